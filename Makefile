@@ -1,0 +1,31 @@
+# The two commands (see README): `make run` and `make test`. Everything else is what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Starts a local PouchDB Server unless COUCH_URL is set, then runs Sentinel in the foreground.
+run: install
+	$(BIN)/sentinel run $(if $(COUCH_URL),,--embedded)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules *.egg-info .pytest_cache

@@ -1,0 +1,249 @@
+"""The `sentinel` command: run | check-config | settings push | status | tick.
+
+The main database comes from `--couch-url` or `COUCH_URL` (`http://user:pass@host:5984/medic`); the
+sentinel database is `<main>-sentinel`. Passwords are never printed or logged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from .couch import CouchServer, redact
+from .errors import ConfigError, SentinelError
+from .parking import ParkedErrors
+from .runner import DEFAULT_BATCH_SIZE, Runner, utc_now
+from .scheduler import JobEnv, Scheduler, run_jobs
+from .settings import SettingsStore, build, read_settings_file
+
+log = logging.getLogger("sentinel")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore"):  # request lines would repeat every feed poll
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def couch_url(args: argparse.Namespace) -> str:
+    url = getattr(args, "couch_url", None) or os.environ.get("COUCH_URL")
+    if not url:
+        raise SystemExit("COUCH_URL is not set: pass --couch-url http://user:pass@host:5984/medic (or use `sentinel run --embedded`)")
+    return url
+
+
+def connect(args: argparse.Namespace) -> tuple[CouchServer, str]:
+    try:
+        return CouchServer.from_url(couch_url(args))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+# --- run ---------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    embedded = None
+    if args.embedded and not (args.couch_url or os.environ.get("COUCH_URL")):
+        from .embedded import PouchDBServer
+
+        embedded = PouchDBServer(data_dir=args.data_dir).start()
+        args.couch_url = f"{embedded.url}/medic"
+        log.info("Embedded PouchDB Server on %s (data in %s); main database: %s", embedded.url, embedded.data_dir, args.couch_url)
+    try:
+        server, db = connect(args)
+        log.info("Sentinel starting on %s", redact(couch_url(args)))
+        runner = Runner(server, db, batch_size=args.batch_size)
+        scheduler = Scheduler(
+            JobEnv(
+                runner.main,
+                runner.sentinel,
+                settings=lambda: runner.current[0] if runner.current else None,
+                config_error=lambda: runner.config_error,
+            ),
+            clock=utc_now,
+        )
+        install_signal_handlers(runner, scheduler)
+        runner.setup()
+        scheduler.start()
+        runner.loop()
+        scheduler.stop()
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def install_signal_handlers(runner: Runner, scheduler: Scheduler) -> None:
+    def stop(signum: int, _frame: Any) -> None:
+        if runner.stop_event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        log.info("Received %s: stopping after the current batch", signal.Signals(signum).name)
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, lambda *_: runner.toggle_pause())
+    signal.signal(signal.SIGUSR2, lambda *_: scheduler.request_run())
+
+
+# --- settings ---------------------------------------------------------------------------------------
+def _validate_file(path: str) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(settings, problems, enabled transition names)."""
+    try:
+        settings = read_settings_file(path)
+        _, transitions = build(settings)
+    except ConfigError as exc:
+        return {}, exc.problems, []
+    return settings, [], [t.name for t in transitions]
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    _, problems, enabled = _validate_file(args.file)
+    if problems:
+        print(f"{args.file}: {len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print(f"{args.file}: valid; transitions enabled: {', '.join(enabled) or 'none'}")
+    return 0
+
+
+def cmd_settings_push(args: argparse.Namespace) -> int:
+    settings, problems, enabled = _validate_file(args.file)
+    if problems:
+        print(f"{args.file}: not pushed, {len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    server, db = connect(args)
+    rev = SettingsStore(server.db(db)).push(settings)
+    print(f"settings pushed to {db} (rev {rev}); transitions enabled: {', '.join(enabled) or 'none'}")
+    return 0
+
+
+# --- status -----------------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    server, db = connect(args)
+    runner = Runner(server, db)
+    main, sentinel = runner.main, runner.sentinel
+    checkpoint = runner.checkpoint.load() if sentinel.exists() else None
+    count, exact = main.count_changes_since(checkpoint if checkpoint is not None else "0")
+    parked_total, parked = ParkedErrors(sentinel).listing() if sentinel.exists() else (0, [])
+    raw, rev = SettingsStore(main).read()
+    try:
+        _, transitions = build(raw, rev)
+        settings_state: dict[str, Any] = {"valid": True, "rev": rev, "transitions": [t.name for t in transitions]}
+    except ConfigError as exc:
+        settings_state = {"valid": False, "rev": rev, "problems": exc.problems}
+    report = {
+        "database": db,
+        "checkpoint": checkpoint,
+        "backlog": count,
+        "backlog_exact": exact,
+        "parked_failures": parked_total,
+        "failures": [{k: d.get(k) for k in ("doc_id", "seq", "attempts", "next_attempt", "error")} for d in parked],
+        "settings": settings_state,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"database:    {db}")
+    print(f"checkpoint:  {checkpoint if checkpoint is not None else '(none: sentinel has not run)'}")
+    print(f"backlog:     {count if exact else f'more than {count}'} change(s) after the checkpoint")
+    print(f"failures:    {parked_total} parked change(s)")
+    for failure in report["failures"]:
+        print(f"  - {failure['doc_id']}: {failure['attempts']} attempt(s), next {failure['next_attempt']}: {failure['error']}")
+    if settings_state["valid"]:
+        print(f"settings:    valid (rev {rev}); transitions enabled: {', '.join(settings_state['transitions']) or 'none'}")
+    else:
+        print(f"settings:    INVALID (rev {rev}); transitions are disabled:")
+        for problem in settings_state["problems"]:
+            print(f"  - {problem}")
+    return 0
+
+
+# --- tick -------------------------------------------------------------------------------------------
+def parse_now(text: str | None) -> datetime:
+    if not text:
+        return utc_now()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"--now must be an ISO date-time such as 2026-01-31T09:00:00Z, got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    now = parse_now(args.now)
+    server, db = connect(args)
+    runner = Runner(server, db)
+    runner.reload_settings()
+    env = JobEnv(
+        runner.main,
+        runner.sentinel,
+        settings=lambda: runner.current[0] if runner.current else None,
+        config_error=lambda: runner.config_error,
+    )
+    outcome = run_jobs(env, now)
+    failed = {name: error for name, error in outcome.items() if error}
+    print(f"ran {len(outcome)} scheduled job(s) as of {now.isoformat()}: {len(failed)} failed")
+    for name, error in failed.items():
+        print(f"  - {name}: {error}")
+    return 1 if failed else 0
+
+
+# --- entry point ------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="sentinel", description="Run CHT-style transitions on a CouchDB changes feed.")
+    top.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"), help="debug, info, warning or error")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def with_url(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--couch-url", help="main database URL (default: $COUCH_URL)")
+        return p
+
+    run = with_url(sub.add_parser("run", help="follow the changes feed and run transitions until stopped"))
+    run.add_argument("--embedded", action="store_true", help="without COUCH_URL: start a local PouchDB Server")
+    run.add_argument("--data-dir", help="with --embedded: keep the server's data here (default: a temporary folder)")
+    run.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="changes per batch (default %(default)s)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate an app-settings JSON file offline")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    settings = sub.add_parser("settings", help="manage the settings doc")
+    settings_sub = settings.add_subparsers(dest="settings_command", required=True)
+    push = with_url(settings_sub.add_parser("push", help="validate a settings file, then write it into the settings doc"))
+    push.add_argument("file")
+    push.set_defaults(func=cmd_settings_push)
+
+    status = with_url(sub.add_parser("status", help="checkpoint, backlog, parked failures, settings"))
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_status)
+
+    tick = with_url(sub.add_parser("tick", help="run the scheduled jobs once, now"))
+    tick.add_argument("--now", help="run them as of this ISO date-time instead")
+    tick.set_defaults(func=cmd_tick)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except SentinelError as exc:
+        print(f"sentinel: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

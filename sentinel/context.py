@@ -1,0 +1,235 @@
+"""What transitions see of the world during one batch, loaded in bulk before they run.
+
+`BatchContext` holds the batch's single in-memory copy of every document it loaded: the changed
+documents, their lineage and subjects, and contacts found by phone or reference. Two transitions, or
+two reports in one batch, that edit the same document therefore build on each other instead of
+racing to a 409. Lookups that were not prefetched are fetched lazily and cached, so they stay correct,
+only slower.
+
+`Context` is the per-document view handed to `filter`/`run`: the batch plus the document's infodoc.
+
+Reads:  the main database (`_all_docs`, views `contacts_by_phone`, `contacts_by_reference`,
+        `docs_by_shortcode`, the `shortcode-id-length` doc).
+Writes: nothing; `stage()` records documents for the pipeline to save with one `_bulk_docs`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from . import lineage
+from .couch import CouchDB
+from .docs import Doc, is_report, patient_ref, place_ref
+from .ids import ShortcodePool
+from .settings import Settings
+
+DDOC = "sentinel"  # our design document in the main database (ddocs/sentinel)
+MAX_LINEAGE_ROUNDS = 8
+
+
+def _view_key(value: Any) -> Any:
+    """Only strings and numbers can be view keys we look up; anything else matches nothing."""
+    return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+
+
+class BatchContext:
+    def __init__(self, main: CouchDB, settings: Settings, now: datetime):
+        self.main = main
+        self.settings = settings
+        self.now = now
+        self._docs: dict[str, Doc] = {}
+        self._missing: set[str] = set()
+        self._by_phone: dict[str, list[str]] = {}
+        self._by_reference: dict[tuple[str, Any], list[str]] = {}
+        self._staged: dict[str, set[str]] = {}
+        self.shortcodes = ShortcodePool(main)
+
+    # --- the in-memory copies -------------------------------------------------------------------
+    def add(self, docs: Iterable[Doc]) -> None:
+        for doc in docs:
+            self._docs[doc["_id"]] = doc
+            self._missing.discard(doc["_id"])
+
+    def lookup(self, doc_id: str) -> Doc | None:
+        """The batch's copy of a document, without fetching."""
+        return self._docs.get(doc_id)
+
+    def load_many(self, ids: Iterable[str]) -> None:
+        """Fetch, in one request, every id not loaded or known missing yet."""
+        wanted = [i for i in dict.fromkeys(ids) if i and i not in self._docs and i not in self._missing]
+        if not wanted:
+            return
+        found = self.main.all_docs(wanted)
+        self.add(found.values())
+        self._missing.update(i for i in wanted if i not in found)
+
+    def load(self, doc_id: str) -> Doc | None:
+        self.load_many([doc_id])
+        return self._docs.get(doc_id)
+
+    def complete_lineage(self, docs: Iterable[Doc]) -> None:
+        """Load, in a few bulk rounds, every document hydrating `docs` needs (parents, contacts, ...)."""
+        frontier = list(docs)
+        for _ in range(MAX_LINEAGE_ROUNDS):
+            needed = lineage.ids_to_load(frontier)
+            new = [i for i in needed if i not in self._docs and i not in self._missing]
+            if not new:
+                return
+            self.load_many(new)
+            frontier = [self._docs[i] for i in new if i in self._docs]
+
+    # --- prefetching for the whole batch -----------------------------------------------------------
+    def prefetch(self, docs: list[Doc]) -> None:
+        """Resolve subjects, senders and references of every report at once, then all lineage."""
+        reports = [d for d in docs if is_report(d)]
+        codes = {_view_key(patient_ref(d)) for d in reports} | {_view_key(place_ref(d)) for d in reports}
+        refids = {_view_key(d.get("refid")) for d in reports if d.get("refid")}
+        phones = {str(d["from"]) for d in reports if _view_key(d.get("from")) is not None}
+        self._prefetch_references([("shortcode", c) for c in codes if c is not None])
+        self._prefetch_references([("external", r) for r in refids if r is not None])
+        self._prefetch_phones(phones)
+        subjects = [self.subject_uuid(c) for c in codes if c is not None]
+        self.load_many(s for s in subjects if s)
+        related = [self._docs[i] for ids in self._by_phone.values() for i in ids if i in self._docs]
+        self.complete_lineage([*docs, *related, *(self._docs[s] for s in subjects if s in self._docs)])
+
+    def _prefetch_references(self, keys: list[tuple[str, Any]]) -> None:
+        keys = [k for k in dict.fromkeys(keys) if k not in self._by_reference]
+        if not keys:
+            return
+        for key in keys:
+            self._by_reference[key] = []
+        rows = self.main.view(DDOC, "contacts_by_reference", keys=[list(k) for k in keys], include_docs=True)
+        for row in rows:
+            key = tuple(row.get("key") or ())
+            if key in self._by_reference and row.get("id"):
+                self._by_reference[key].append(row["id"])
+            if isinstance(row.get("doc"), dict) and row["doc"]["_id"] not in self._docs:
+                self.add([row["doc"]])
+
+    def _prefetch_phones(self, phones: Iterable[str]) -> None:
+        wanted = [p for p in dict.fromkeys(phones) if p not in self._by_phone]
+        if not wanted:
+            return
+        for phone in wanted:
+            self._by_phone[phone] = []
+        for row in self.main.view(DDOC, "contacts_by_phone", keys=wanted, include_docs=True):
+            if row.get("key") in self._by_phone and row.get("id"):
+                self._by_phone[row["key"]].append(row["id"])
+            if isinstance(row.get("doc"), dict) and row["doc"]["_id"] not in self._docs:
+                self.add([row["doc"]])
+
+    # --- lookups for transitions -----------------------------------------------------------------
+    def subject_uuid(self, ref: Any) -> str | None:
+        """CHT: a patient/place reference is a shortcode if one matches, else taken as a doc `_id`."""
+        key = _view_key(ref)
+        if key is None:
+            return None
+        self._prefetch_references([("shortcode", key)])
+        ids = self._by_reference.get(("shortcode", key)) or []
+        return ids[0] if ids else (key if isinstance(key, str) else None)
+
+    def contacts_by_phone(self, phone: Any) -> list[Doc]:
+        """Contacts whose `phone` is `phone` (as a string), in view order."""
+        key = _view_key(phone)
+        if key is None:
+            return []
+        self._prefetch_phones([str(key)])
+        return [self._docs[i] for i in self._by_phone.get(str(key), []) if i in self._docs]
+
+    def contacts_by_reference(self, kind: str, value: Any) -> list[Doc]:
+        key = _view_key(value)
+        if key is None:
+            return []
+        self._prefetch_references([(kind, key)])
+        return [self._docs[i] for i in self._by_reference.get((kind, key), []) if i in self._docs]
+
+    def hydrated(self, doc: Doc) -> Doc:
+        """A hydrated deep copy of `doc` (contact, parents, their contacts, patient and place)."""
+        self.complete_lineage([doc])
+        patient = place = None
+        if is_report(doc):
+            patient, place = self.subject_uuid(patient_ref(doc)), self.subject_uuid(place_ref(doc))
+            self.load_many([p for p in (patient, place) if p])
+            self.complete_lineage([self._docs[p] for p in (patient, place) if p and p in self._docs])
+        return lineage.hydrate(doc, self.lookup, patient, place)
+
+    def hydrated_contact(self, doc_id: str) -> Doc | None:
+        found = self.load(doc_id)
+        if found is None:
+            return None
+        self.complete_lineage([found])
+        return lineage.hydrate_contact(doc_id, self.lookup)
+
+    # --- writes ----------------------------------------------------------------------------------
+    def stage(self, doc: Doc, origin: str) -> None:
+        """Save `doc` at the end of the batch; `origin` is the id of the change that caused it."""
+        if not isinstance(doc.get("_id"), str) or not doc["_id"]:
+            raise ValueError("a staged document needs an _id (use a deterministic one, for idempotence)")
+        self._docs[doc["_id"]] = doc
+        self._missing.discard(doc["_id"])
+        self._staged.setdefault(doc["_id"], set()).add(origin)
+
+    def staged(self) -> list[tuple[Doc, set[str]]]:
+        """Documents to write, each with the ids of the changes that staged it."""
+        return [(self._docs[i], origins) for i, origins in self._staged.items()]
+
+    def unstage_origin(self, origin: str) -> None:
+        """Forget the writes a failed change staged (documents other changes staged too are kept)."""
+        for doc_id in [i for i, o in self._staged.items() if o == {origin}]:
+            del self._staged[doc_id]
+        for origins in self._staged.values():
+            origins.discard(origin)
+
+
+class Context:
+    """The view of one document's processing that `filter` and `run` receive."""
+
+    def __init__(self, batch: BatchContext, doc_id: str, seq: Any, info: Doc):
+        self.batch = batch
+        self.doc_id = doc_id
+        self.seq = seq
+        self.info = info
+
+    @property
+    def settings(self) -> Settings:
+        return self.batch.settings
+
+    @property
+    def now(self) -> datetime:
+        return self.batch.now
+
+    def section(self, name: str) -> Any:
+        return self.batch.settings.section(name)
+
+    def has_run(self, name: str) -> bool:
+        """True when the infodoc records `name` as having run on this document (CHT hasRun)."""
+        recorded = self.info.get("transitions")
+        return isinstance(recorded, dict) and bool(recorded.get(name))
+
+    def run_record(self, name: str) -> dict[str, Any] | None:
+        recorded = self.info.get("transitions")
+        record = recorded.get(name) if isinstance(recorded, dict) else None
+        return record if isinstance(record, dict) else None
+
+    def load(self, doc_id: str) -> Doc | None:
+        return self.batch.load(doc_id)
+
+    def stage(self, doc: Doc) -> None:
+        self.batch.stage(doc, origin=self.doc_id)
+
+    def contacts_by_phone(self, phone: Any) -> list[Doc]:
+        return self.batch.contacts_by_phone(phone)
+
+    def contacts_by_reference(self, kind: str, value: Any) -> list[Doc]:
+        return self.batch.contacts_by_reference(kind, value)
+
+    def hydrated_contact(self, doc_id: str) -> Doc | None:
+        return self.batch.hydrated_contact(doc_id)
+
+    def next_shortcode(self) -> str:
+        """A new patient/place/case id, unique in the database and within this batch."""
+        return self.batch.shortcodes.next()
+
+    def translate(self, key: str, locale: str | None = None) -> str:
+        return self.batch.settings.translate(key, locale)

@@ -1,0 +1,332 @@
+"""Process one batch of changes: load in bulk, run transitions in memory, write in bulk.
+
+Reads:  the changed docs (`_all_docs`), their infodocs and parked errors (sentinel `_all_docs`),
+        lineage, subjects and lookups through the BatchContext.
+Writes: changed and staged docs with one `_bulk_docs` on the main database, then infodocs (and
+        cleared parked errors) with one `_bulk_docs` on the sentinel database. The checkpoint is the
+        runner's business, after this returns.
+
+For each document, in feed order, each enabled transition in `transitions.AVAILABLE` order runs when:
+its infodoc record is not at the document's current rev generation (CHT `isRevSame`), it has not run
+before unless the transition says `runs_once = False`, and its `filter` accepts the document. They
+all work on one hydrated copy, which is minified and written once if any of them changed it.
+
+Outcomes per change: done (infodoc written), requeue (409: someone else edited a doc we wrote; run
+it again on their revision), failed (to be parked with its error). A TransientError from anywhere
+aborts the batch before anything is written, or is retried around each write by `retry`.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Callable, Sequence
+
+from . import infodoc, lineage
+from .context import BatchContext, Context
+from .couch import CouchDB
+from .docs import Doc, add_error, clone, rev_generation, utc_iso
+from .errors import TransientError
+from .parking import error_doc_id, parked_doc
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+IGNORED_IDS = re.compile(r"^_design/|-info$|____tombstone$")
+INFODOC_WRITE_ATTEMPTS = 5
+
+Retry = Callable[..., Any]
+
+
+def no_retry(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+@dataclass
+class Change:
+    """One row of the changes feed, reduced to what the pipeline needs."""
+
+    id: str
+    seq: Any = None
+    rev: str | None = None
+    deleted: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Change":
+        changes = row.get("changes") or [{}]
+        return cls(id=row["id"], seq=row.get("seq"), rev=changes[0].get("rev"), deleted=bool(row.get("deleted")))
+
+
+@dataclass
+class BatchOutcome:
+    seen: int = 0
+    processed: int = 0
+    written: int = 0
+    ran: int = 0
+    requeue: list[Change] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
+
+
+class RecentWrites:
+    """The last documents (and infodocs) we wrote, so the feed's echo of our own write costs no read.
+
+    A change is served from here only when its rev is exactly the rev we wrote; each entry is used once.
+    """
+
+    def __init__(self, capacity: int = 2000):
+        self.capacity = capacity
+        self._docs: OrderedDict[str, Doc] = OrderedDict()
+        self._infos: dict[str, Doc] = {}
+
+    def remember(self, doc: Doc, info: Doc | None = None) -> None:
+        self._docs[doc["_id"]] = doc
+        self._docs.move_to_end(doc["_id"])
+        if info is not None:
+            self._infos[doc["_id"]] = info
+        while len(self._docs) > self.capacity:
+            old, _ = self._docs.popitem(last=False)
+            self._infos.pop(old, None)
+
+    def remember_info(self, doc_id: str, info: Doc) -> None:
+        if doc_id in self._docs:
+            self._infos[doc_id] = info
+
+    def take(self, change: Change) -> tuple[Doc, Doc | None] | None:
+        doc = self._docs.get(change.id)
+        if doc is None or change.rev is None or doc.get("_rev") != change.rev:
+            return None
+        del self._docs[change.id]
+        return doc, self._infos.pop(change.id, None)
+
+
+def is_ignored(doc_id: str) -> bool:
+    return bool(IGNORED_IDS.search(doc_id))
+
+
+class Pipeline:
+    def __init__(self, main: CouchDB, sentinel: CouchDB, recent: RecentWrites | None = None, retry: Retry = no_retry):
+        self.main = main
+        self.sentinel = sentinel
+        self.recent = recent or RecentWrites()
+        self.retry = retry
+
+    # --- the batch ---------------------------------------------------------------------------------
+    def process(
+        self, changes: Sequence[Change], settings: Settings, transitions: Sequence[ModuleType], now: datetime
+    ) -> BatchOutcome:
+        out = BatchOutcome(seen=len(changes))
+        live: dict[str, Change] = {}
+        deleted: dict[str, Change] = {}
+        for change in changes:
+            if is_ignored(change.id):
+                continue
+            live.pop(change.id, None)
+            deleted.pop(change.id, None)
+            (deleted if change.deleted else live)[change.id] = change  # the last change of an id wins
+
+        batch = BatchContext(self.main, settings, now)
+        docs, infos, parked = self._load(live, batch)
+        self._run_deletion_hooks(deleted, batch, transitions, out)
+
+        pending_infos: dict[str, Doc] = {}
+        for change in live.values():
+            stored = batch.lookup(change.id)
+            if stored is None:  # deleted since the change was read: its deletion will come through the feed
+                continue
+            info = infos.get(change.id) or infodoc.blank(change.id)
+            if infodoc.api_is_running(info, now):
+                log.debug("Skipping %s: CHT API is running transitions on it", change.id)
+                continue
+            try:
+                results = self._apply(stored, info, change, batch, transitions, now)
+            except TransientError:
+                raise
+            except Exception as exc:  # a bug or a document we cannot handle: park it, go on
+                log.exception("Processing %s failed", change.id)
+                batch.unstage_origin(change.id)
+                out.failed.append((change, f"{type(exc).__name__}: {exc}"))
+                continue
+            out.processed += 1
+            out.ran += len(results)
+            if results or not infodoc.is_processed(info):
+                for name, ok in results.items():
+                    infodoc.record_run(info, name, stored.get("_rev"), change.seq, ok, utc_iso(now))
+                info.setdefault("transitions", {})
+                info.pop(infodoc.STARTED_MARKER, None)
+                pending_infos[change.id] = info
+
+        done = self._write_docs(batch, live, out)
+        self._write_infos(
+            {i: pending_infos[i] for i in done if i in pending_infos},
+            [parked[i] for i in done if i in parked],
+        )
+        return out
+
+    def _load(self, live: dict[str, Change], batch: BatchContext) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
+        docs: dict[str, Doc] = {}
+        infos: dict[str, Doc] = {}
+        for change in live.values():
+            echo = self.recent.take(change)
+            if echo is not None:
+                docs[change.id] = clone(echo[0])
+                if echo[1] is not None:
+                    infos[change.id] = clone(echo[1])
+        docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
+        wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in live]
+        found = self.retry(self.sentinel.all_docs, wanted)
+        parked: dict[str, Doc] = {}
+        for doc_id in live:
+            if infodoc.infodoc_id(doc_id) in found:
+                infos[doc_id] = found[infodoc.infodoc_id(doc_id)]
+            if error_doc_id(doc_id) in found:
+                parked[doc_id] = found[error_doc_id(doc_id)]
+        batch.add(docs.values())
+        self.retry(batch.prefetch, list(docs.values()))
+        return docs, infos, parked
+
+    def _run_deletion_hooks(self, deleted: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType], out: BatchOutcome) -> None:
+        hooks = [t for t in transitions if hasattr(t, "on_delete")]
+        for change in deleted.values() if hooks else ():
+            ctx = Context(batch, change.id, change.seq, infodoc.blank(change.id))
+            for transition in hooks:
+                try:
+                    transition.on_delete(change.id, ctx)
+                except TransientError:
+                    raise
+                except Exception as exc:
+                    log.exception("%s.on_delete failed for %s", transition.name, change.id)
+                    batch.unstage_origin(change.id)
+                    out.failed.append((change, f"{transition.name}.on_delete: {type(exc).__name__}: {exc}"))
+                    break
+
+    # --- one document --------------------------------------------------------------------------------
+    def _apply(
+        self, stored: Doc, info: Doc, change: Change, batch: BatchContext, transitions: Sequence[ModuleType], now: datetime
+    ) -> dict[str, bool]:
+        """Run the transitions on a hydrated copy of `stored`; stage it if changed. Returns {name: ok}."""
+        doc = batch.hydrated(stored)
+        legacy = doc.pop("transitions", None)  # CHT < 3.0 kept run records on the doc itself
+        ctx = Context(batch, change.id, change.seq, info)
+        results: dict[str, bool] = {}
+        for transition in transitions:
+            if not self._can_run(transition, doc, ctx, legacy):
+                continue
+            try:
+                changed = transition.run(doc, ctx)
+            except TransientError:
+                raise
+            except Exception as exc:
+                name = transition.name
+                log.error("Transition %s failed on %s: %s: %s", name, change.id, type(exc).__name__, exc)
+                add_error(doc, {"code": f"{name}_error'", "message": f"Transition error on {name}: {exc}"})
+                results[name] = False
+                continue
+            if changed:
+                results[transition.name] = True
+        if results:
+            batch.stage(lineage.minify(doc), origin=change.id)
+        return results
+
+    @staticmethod
+    def _can_run(transition: ModuleType, doc: Doc, ctx: Context, legacy: Any) -> bool:
+        name = transition.name
+        record = ctx.run_record(name)
+        if record is None and isinstance(legacy, dict) and isinstance(legacy.get(name), dict):
+            record = legacy[name]
+        if record is not None and rev_generation(doc.get("_rev")) == rev_generation(record.get("last_rev")):
+            return False
+        if getattr(transition, "runs_once", True) and ctx.has_run(name):
+            return False
+        try:
+            return bool(transition.filter(doc, ctx))
+        except TransientError:
+            raise
+        except Exception as exc:  # CHT: a filter that throws means "does not apply"
+            log.error("Filter of %s failed on %s: %s: %s", name, ctx.doc_id, type(exc).__name__, exc)
+            return False
+
+    # --- writes ------------------------------------------------------------------------------------
+    def _write_docs(self, batch: BatchContext, live: dict[str, Change], out: BatchOutcome) -> list[str]:
+        """Save every staged doc; returns the ids of the changes whose writes all succeeded."""
+        staged = batch.staged()
+        failed_origins: dict[str, str] = {change.id: "" for change, _ in out.failed}
+        requeue: set[str] = set()
+        if staged:
+            docs = [doc for doc, _ in staged]
+            results = self.retry(self.main.bulk_docs, docs)
+            conflicted = [doc for doc, result in zip(docs, results) if result.get("error") == "conflict"]
+            ours = self._already_written(conflicted)
+            for (doc, origins), result in zip(staged, results):
+                error = result.get("error")
+                if error is None or doc["_id"] in ours:
+                    out.written += 1
+                    continue
+                if error == "conflict":
+                    requeue.update(origins)
+                    continue
+                message = f"saving {doc['_id']}: {error}: {result.get('reason', '')}"
+                log.error("Could not save %s: %s", doc["_id"], message)
+                for origin in origins:
+                    failed_origins.setdefault(origin, message)
+            for doc, result in zip(docs, results):
+                if result.get("error") is None:
+                    self.recent.remember(doc)
+        for origin, message in failed_origins.items():
+            if message and origin in live:
+                out.failed.append((live[origin], message))
+        out.requeue.extend(live[i] for i in requeue if i in live and i not in failed_origins)
+        return [i for i in live if i not in requeue and i not in failed_origins]
+
+    def _already_written(self, conflicted: list[Doc]) -> set[str]:
+        """Ids among 409s whose current content is exactly ours: a retried request that had succeeded."""
+        if not conflicted:
+            return set()
+        current = self.retry(self.main.all_docs, [d["_id"] for d in conflicted])
+        same = set()
+        for doc in conflicted:
+            now = current.get(doc["_id"])
+            if now is not None and _without_rev(now) == _without_rev(doc):
+                doc["_rev"] = now["_rev"]
+                same.add(doc["_id"])
+        return same
+
+    def _write_infos(self, infos: dict[str, Doc], cleared_errors: list[Doc]) -> None:
+        """Save infodocs (merging over anyone else's newer version on 409) and delete cleared parked errors."""
+        pending = list(infos.values()) + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared_errors]
+        for _ in range(INFODOC_WRITE_ATTEMPTS):
+            if not pending:
+                return
+            results = self.retry(self.sentinel.bulk_docs, pending)
+            for doc, result in zip(pending, results):
+                if result.get("error") is None and doc.get("doc_id") in infos:
+                    self.recent.remember_info(doc["doc_id"], doc)
+            conflicted = [doc for doc, r in zip(pending, results) if r.get("error") == "conflict" and not doc.get("_deleted")]
+            for doc, result in zip(pending, results):
+                if result.get("error") not in (None, "conflict"):
+                    log.error("Could not save %s: %s: %s", doc["_id"], result.get("error"), result.get("reason"))
+            current = self.retry(self.sentinel.all_docs, [d["_id"] for d in conflicted]) if conflicted else {}
+            pending = [infodoc.merge_into(current[d["_id"]], d) if d["_id"] in current else _without_rev(d) for d in conflicted]
+        if pending:
+            log.error("Gave up saving %d infodocs after %d attempts", len(pending), INFODOC_WRITE_ATTEMPTS)
+
+    # --- parking -----------------------------------------------------------------------------------
+    def park(self, failures: list[tuple[Change, str]], now: datetime) -> None:
+        """Record failed changes in the sentinel database so they are retried later, never lost."""
+        if not failures:
+            return
+        ids = [error_doc_id(change.id) for change, _ in failures]
+        existing = self.retry(self.sentinel.all_docs, ids)
+        docs = {}
+        for change, message in failures:
+            docs[change.id] = parked_doc(change.id, change.seq, message, now, existing.get(error_doc_id(change.id)))
+        results = self.retry(self.sentinel.bulk_docs, list(docs.values()))
+        for doc, result in zip(docs.values(), results):
+            if result.get("error"):
+                log.error("Could not park %s: %s", doc["doc_id"], result.get("error"))
+
+
+def _without_rev(doc: Doc) -> Doc:
+    return {k: v for k, v in doc.items() if k != "_rev"}

@@ -1,0 +1,44 @@
+"""Sentinel's transitions: one module each, run in the order of `AVAILABLE` (CHT's order).
+
+A transition module provides:
+
+    name: str                                   # its key under settings.transitions
+    config_key: str                             # optional: the settings section it reads (default: name)
+    runs_once: bool                             # optional, default True: the pipeline skips it on a doc
+                                                # whose infodoc already records it; False = filter decides
+    check_config(section, settings) -> list[str]  # optional: every problem with its configuration
+    filter(doc, ctx) -> bool                    # cheap, no side effects
+    run(doc, ctx) -> bool                       # may change `doc` in place; True iff it did
+    on_delete(doc_id, ctx) -> None              # optional: react to a deleted document
+
+`doc` is the hydrated document; `ctx` is a `sentinel.context.Context`. Transitions never talk to
+CouchDB: they read through `ctx` and stage writes to other documents with `ctx.stage()`.
+"""
+
+# Execution order. New transitions are added here, in CHT's relative order.
+AVAILABLE = (
+    "update_clinics",
+    "generate_shortcode_on_contacts",
+    "generate_patient_id_on_people",
+    "update_sent_by",
+    "resolve_pending",
+)
+
+# CHT transitions that a settings doc may name but that this version does not implement yet:
+# naming one fails closed with a message that says so.
+NOT_YET_AVAILABLE = (
+    "self_report",
+    "registration",
+    "accept_patient_reports",
+    "accept_case_reports",
+    "default_responses",
+    "death_reporting",
+    "conditional_alerts",
+    "multi_report_alerts",
+    "update_notifications",
+    "update_scheduled_reports",
+    "muting",
+    "mark_for_outbound",
+    "create_user_for_contacts",
+    "update_sent_forms",
+)

@@ -1,0 +1,28 @@
+"""Name the sender of a report: `sent_by` = the name of the first contact with the sender's phone.
+
+Reads:  the report's `from`; view `contacts_by_phone`.
+Writes: report.sent_by.
+Runs again on a later revision when its previous run did not succeed (CHT: hasRun && ok).
+"""
+from __future__ import annotations
+
+from sentinel.context import Context
+from sentinel.docs import Doc, is_report
+
+name = "update_sent_by"
+runs_once = False  # the filter below decides, as in CHT
+
+
+def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001
+    record = ctx.run_record(name)
+    already_ok = record is not None and bool(record.get("ok"))
+    return is_report(doc) and bool(doc.get("from")) and "sent_by" not in doc and not already_ok
+
+
+def run(doc: Doc, ctx: Context) -> bool:
+    found = ctx.contacts_by_phone(doc["from"])
+    sent_by = found[0].get("name") if found else None
+    if sent_by:
+        doc["sent_by"] = sent_by
+        return True
+    return False
