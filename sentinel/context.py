@@ -80,18 +80,24 @@ class BatchContext:
 
     # --- prefetching for the whole batch -----------------------------------------------------------
     def prefetch(self, docs: list[Doc]) -> None:
-        """Resolve subjects, senders and references of every report at once, then all lineage."""
+        """Resolve every report's subject at once, then load all lineage, in a few bulk requests."""
         reports = [d for d in docs if is_report(d)]
         codes = {_view_key(patient_ref(d)) for d in reports} | {_view_key(place_ref(d)) for d in reports}
-        refids = {_view_key(d.get("refid")) for d in reports if d.get("refid")}
-        phones = {str(d["from"]) for d in reports if _view_key(d.get("from")) is not None}
-        self._prefetch_references([("shortcode", c) for c in codes if c is not None])
-        self._prefetch_references([("external", r) for r in refids if r is not None])
-        self._prefetch_phones(phones)
-        subjects = [self.subject_uuid(c) for c in codes if c is not None]
-        self.load_many(s for s in subjects if s)
-        related = [self._docs[i] for ids in self._by_phone.values() for i in ids if i in self._docs]
-        self.complete_lineage([*docs, *related, *(self._docs[s] for s in subjects if s in self._docs)])
+        codes.discard(None)
+        self.prefetch_references("shortcode", codes)
+        subjects = [s for s in (self.subject_uuid(c) for c in codes) if s]
+        self.load_many(subjects)
+        self.complete_lineage([*docs, *(self._docs[s] for s in subjects if s in self._docs)])
+
+    def prefetch_references(self, kind: str, values: Iterable[Any]) -> None:
+        """Look up many `contacts_by_reference` keys in one request (transitions' `prefetch` hooks use this)."""
+        self._prefetch_references([(kind, v) for v in map(_view_key, values) if v is not None])
+
+    def prefetch_phones(self, phones: Iterable[Any]) -> None:
+        """Look up many senders in `contacts_by_phone` in one request, and load their lineage."""
+        wanted = [str(p) for p in map(_view_key, phones) if p is not None]
+        self._prefetch_phones(wanted)
+        self.complete_lineage([self._docs[i] for p in wanted for i in self._by_phone.get(p, []) if i in self._docs])
 
     def _prefetch_references(self, keys: list[tuple[str, Any]]) -> None:
         keys = [k for k in dict.fromkeys(keys) if k not in self._by_reference]

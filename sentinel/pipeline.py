@@ -128,7 +128,7 @@ class Pipeline:
             (deleted if change.deleted else live)[change.id] = change  # the last change of an id wins
 
         batch = BatchContext(self.main, settings, now)
-        docs, infos, parked = self._load(live, batch)
+        docs, infos, parked = self._load(live, batch, transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
 
         pending_infos: dict[str, Doc] = {}
@@ -165,17 +165,21 @@ class Pipeline:
         )
         return out
 
-    def _load(self, live: dict[str, Change], batch: BatchContext) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
+    def _load(
+        self, live: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType]
+    ) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
+        """The changed docs, their infodocs and parked errors; then the batch's prefetching."""
         docs: dict[str, Doc] = {}
         infos: dict[str, Doc] = {}
         for change in live.values():
             echo = self.recent.take(change)
-            if echo is not None:
+            if echo is not None:  # the feed's echo of our own write: nothing to read
                 docs[change.id] = clone(echo[0])
                 if echo[1] is not None:
                     infos[change.id] = clone(echo[1])
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
-        wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in live]
+        # an echo's parked error (if any) was cleared by the write it echoes
+        wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in live if i not in infos]
         found = self.retry(self.sentinel.all_docs, wanted)
         parked: dict[str, Doc] = {}
         for doc_id in live:
@@ -185,6 +189,9 @@ class Pipeline:
                 parked[doc_id] = found[error_doc_id(doc_id)]
         batch.add(docs.values())
         self.retry(batch.prefetch, list(docs.values()))
+        for transition in transitions:
+            if hasattr(transition, "prefetch"):
+                self.retry(transition.prefetch, list(docs.values()), batch)
         return docs, infos, parked
 
     def _run_deletion_hooks(self, deleted: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType], out: BatchOutcome) -> None:

@@ -160,7 +160,9 @@ class Runner:
                 return None  # fail closed: this batch waits, unprocessed, for valid settings
         outcome = self.process(changes)
         self.retry(self.checkpoint.save, page.last_seq)
-        self._log_batch(outcome, page.pending, time.monotonic() - started)
+        # a page that was not full held everything there was: nothing was left behind it
+        pending = page.pending if page.pending is not None or len(page.results) >= self.batch_size else 0
+        self._log_batch(outcome, pending, time.monotonic() - started)
         return outcome
 
     def process(self, changes: list[Change]) -> BatchOutcome:

@@ -7,6 +7,8 @@ A transition module provides:
     runs_once: bool                             # optional, default True: the pipeline skips it on a doc
                                                 # whose infodoc already records it; False = filter decides
     check_config(section, settings) -> list[str]  # optional: every problem with its configuration
+    prefetch(docs, batch) -> None               # optional: bulk-load what run() will look up for
+                                                # these (raw) docs, via batch.prefetch_phones/...
     filter(doc, ctx) -> bool                    # cheap, no side effects
     run(doc, ctx) -> bool                       # may change `doc` in place; True iff it did
     on_delete(doc_id, ctx) -> None              # optional: react to a deleted document

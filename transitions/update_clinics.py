@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.context import Context
+from sentinel.context import BatchContext, Context
 from sentinel.docs import Doc, add_error, get_id, is_report
 from sentinel.messages import add_rejection_message
 from sentinel.settings import Settings
@@ -21,6 +21,13 @@ FACILITY_NOT_FOUND = "sys.facility_not_found"
 
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
     return is_report(doc) and not doc.get("contact")
+
+
+def prefetch(docs: list[Doc], batch: BatchContext) -> None:
+    """Look up all senders of reports that have no contact yet in two requests."""
+    orphans = [d for d in docs if is_report(d) and not d.get("contact")]
+    batch.prefetch_references("external", (d["refid"] for d in orphans if d.get("refid")))
+    batch.prefetch_phones(d["from"] for d in orphans if not d.get("refid") and d.get("from"))
 
 
 def _by_refid(refid: Any, ctx: Context) -> Doc | None:

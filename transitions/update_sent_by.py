@@ -6,7 +6,7 @@ Runs again on a later revision when its previous run did not succeed (CHT: hasRu
 """
 from __future__ import annotations
 
-from sentinel.context import Context
+from sentinel.context import BatchContext, Context
 from sentinel.docs import Doc, is_report
 
 name = "update_sent_by"
@@ -17,6 +17,10 @@ def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001
     record = ctx.run_record(name)
     already_ok = record is not None and bool(record.get("ok"))
     return is_report(doc) and bool(doc.get("from")) and "sent_by" not in doc and not already_ok
+
+
+def prefetch(docs: list[Doc], batch: BatchContext) -> None:
+    batch.prefetch_phones(d["from"] for d in docs if is_report(d) and d.get("from") and "sent_by" not in d)
 
 
 def run(doc: Doc, ctx: Context) -> bool:

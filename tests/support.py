@@ -1,0 +1,64 @@
+"""Helpers for tests against the real PouchDB Server: fixtures data, running Sentinel until caught up."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sentinel.couch import CouchDB, CouchServer
+from sentinel.runner import Runner
+
+# CHT's test hierarchy: district_hospital > health_center > clinic, each with a person contact.
+DH = {"_id": "district", "type": "district_hospital", "name": "District", "contact": {"_id": "dh-person"}}
+HC = {"_id": "health_center", "type": "health_center", "name": "Health Center", "parent": {"_id": "district"}, "contact": {"_id": "hc-person"}}
+CLINIC = {
+    "_id": "clinic",
+    "type": "clinic",
+    "name": "Clinic",
+    "rc_code": "CLN1",
+    "parent": {"_id": "health_center", "parent": {"_id": "district"}},
+    "contact": {"_id": "chw"},
+}
+CHW = {
+    "_id": "chw",
+    "type": "person",
+    "name": "Chloe CHW",
+    "phone": "+254700000001",
+    "parent": {"_id": "clinic", "parent": {"_id": "health_center", "parent": {"_id": "district"}}},
+}
+HC_PERSON = {"_id": "hc-person", "type": "person", "name": "Hank HC", "phone": "+254700000002", "parent": {"_id": "health_center", "parent": {"_id": "district"}}}
+DH_PERSON = {"_id": "dh-person", "type": "person", "name": "Dora DH", "phone": "+254700000003", "parent": {"_id": "district"}}
+HIERARCHY = [DH, HC, CLINIC, CHW, HC_PERSON, DH_PERSON]
+
+
+def report(doc_id: str, **extra: Any) -> dict[str, Any]:
+    doc = {"_id": doc_id, "type": "data_record", "form": "V", "reported_date": 1700000000000, "fields": {}}
+    doc.update(extra)
+    return doc
+
+
+def put_settings(main: CouchDB, settings: dict[str, Any]) -> str:
+    doc = main.get("settings") or {"_id": "settings"}
+    doc["settings"] = settings
+    return main.put(doc)
+
+
+def caught_up(runner: Runner) -> bool:
+    page = runner.main.changes(runner.checkpoint.value, limit=1, wait=0.0)
+    return not page.results
+
+
+def drain(runner: Runner, timeout: float = 20.0) -> None:
+    """Run batches until the feed has nothing after the checkpoint (Sentinel's own echoes included)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if runner.current is not None and caught_up(runner):
+            return
+        runner.step()
+    raise AssertionError(f"sentinel did not catch up within {timeout}s (checkpoint {runner.checkpoint.value})")
+
+
+def new_runner(server: CouchServer, main: CouchDB, **kwargs: Any) -> Runner:
+    kwargs.setdefault("idle_wait", 0.2)
+    runner = Runner(server, main.name, **kwargs)
+    runner.setup()
+    return runner
