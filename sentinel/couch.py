@@ -225,19 +225,20 @@ class CouchDB:
         return body.get("rows", [])
 
     def bulk_docs(self, docs: list[Doc]) -> list[dict[str, Any]]:
-        """Write `docs` in one request per 1000; one result per doc, in order: {id, rev} or {id, error, reason}.
-
-        `_rev` is updated in place on every successfully written doc.
+        """Write `docs` (each with an `_id`) in one request per 1000; one result per doc, in the order
+        of `docs`: {id, rev} or {id, error, reason}. `_rev` is updated in place on every doc written.
         """
         results: list[dict[str, Any]] = []
         for chunk in _chunks(docs, KEYS_PER_REQUEST):
             body = self.server.request(
                 "POST", f"{self._path}/_bulk_docs", content=json.dumps({"docs": chunk}), what=f"{self.name}/_bulk_docs"
             )
-            for doc, result in zip(chunk, body):
+            by_id = {r.get("id"): r for r in body if isinstance(r, dict)}  # matched by id, not by position
+            for doc in chunk:
+                result = by_id.get(doc["_id"], {"id": doc["_id"], "error": "unknown_error", "reason": "no result"})
                 if "error" not in result and "rev" in result:
                     doc["_rev"] = result["rev"]
-            results.extend(body)
+                results.append(result)
         return results
 
     # --- views -----------------------------------------------------------------------------------
@@ -271,6 +272,12 @@ class CouchDB:
         Returns at once when changes are there. When none come within `wait` seconds, or `should_stop()`
         turns true while waiting, returns an empty page with `last_seq == since`.
         """
+        if wait <= 0:  # a plain request: a long-poll with a heartbeat would never end by itself
+            data = self.server.request(
+                "GET", f"{self._path}/_changes", params={"since": _param(since), "limit": limit}, what=f"{self.name}/_changes"
+            )
+            results = [row for row in data.get("results", []) if isinstance(row, dict) and "id" in row]
+            return ChangesPage(results, data.get("last_seq", since) or since, data.get("pending"))
         params = {
             "feed": "longpoll",
             "since": _param(since),

@@ -34,7 +34,7 @@ def parent_ids(ref: Any) -> list[str]:
             break
         ids.append(node_id)
         current = current.get("parent")
-    if isinstance(current, str) and current not in ids and len(ids) < MAX_DEPTH:
+    if isinstance(current, str) and current and current not in ids and len(ids) < MAX_DEPTH:
         ids.append(current)
     return ids
 
@@ -65,26 +65,16 @@ def _with_contact(doc: Doc, lookup: Lookup) -> Doc:
     return doc
 
 
-def _fill_parents(node: Doc, lookup: Lookup) -> None:
-    """Replace `node.parent`'s chain of ids with copies of the documents (stubs where missing)."""
-    seen = {node.get("_id")}
+def _fill_parents(node: Doc, lookup: Lookup, chain: list[str]) -> None:
+    """Hang copies of the documents of `chain` (parent ids, nearest first) under `node`.
+
+    As in CHT, the chain is the one stored on the document being hydrated, even if a parent has since
+    moved; a parent that cannot be found becomes a `{_id}` stub.
+    """
     current = node
-    for _ in range(MAX_DEPTH):
-        ref = current.get("parent")
-        parent_id = get_id(ref)
-        if parent_id is None or parent_id in seen:
-            return
-        seen.add(parent_id)
+    for parent_id in chain:
         found = lookup(parent_id)
-        if found is not None:
-            parent = _with_contact(clone(found), lookup)
-            # keep following the chain the document itself declares, else the one we were given
-            if not get_id(parent.get("parent")) and isinstance(ref, dict) and get_id(ref.get("parent")):
-                parent["parent"] = clone(ref["parent"])
-        else:
-            parent = {"_id": parent_id}
-            if isinstance(ref, dict) and ref.get("parent") is not None:
-                parent["parent"] = clone(ref["parent"])
+        parent = _with_contact(clone(found), lookup) if found is not None else {"_id": parent_id}
         current["parent"] = parent
         current = parent
 
@@ -95,7 +85,7 @@ def hydrate_contact(contact_id: str, lookup: Lookup) -> Doc | None:
     if found is None:
         return None
     doc = _with_contact(clone(found), lookup)
-    _fill_parents(doc, lookup)
+    _fill_parents(doc, lookup, parent_ids(found.get("parent")))
     return doc
 
 
@@ -106,10 +96,11 @@ def hydrate(doc: Doc, lookup: Lookup, patient_uuid: str | None = None, place_uui
         ref = out.get("contact")
         contact_id = get_id(ref)
         if contact_id:
-            contact = hydrate_contact(contact_id, lookup)
-            if contact is None:
-                contact = clone(ref) if isinstance(ref, dict) else {"_id": contact_id}
-                _fill_parents(contact, lookup)
+            found = lookup(contact_id)
+            contact = _with_contact(clone(found), lookup) if found is not None else {"_id": contact_id}
+            # the chain stored on the report; a bare id stores none, so the contact's own is used
+            chain = parent_ids(ref)[1:] if isinstance(ref, dict) else parent_ids((found or {}).get("parent"))
+            _fill_parents(contact, lookup, chain)
             out["contact"] = contact
         for key, uuid in (("patient", patient_uuid), ("place", place_uuid)):
             subject = hydrate_contact(uuid, lookup) if uuid else None
@@ -117,7 +108,7 @@ def hydrate(doc: Doc, lookup: Lookup, patient_uuid: str | None = None, place_uui
                 out[key] = subject
         return out
     _with_contact(out, lookup)
-    _fill_parents(out, lookup)
+    _fill_parents(out, lookup, parent_ids(out.get("parent")))
     linked = out.get("linked_docs")
     if is_contact(out) and isinstance(linked, dict):
         for key, value in linked.items():

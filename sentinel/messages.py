@@ -60,8 +60,7 @@ def message_text(config: Mapping[str, Any], locale: str, settings: Any) -> str |
     """The unrendered text of a message config, or None when there is none."""
     key = config.get("translation_key")
     if isinstance(key, str) and key:
-        text = settings.translate(key, locale)
-        return None if text == key else text
+        return settings.translate(key, locale) or None  # CHT: a missing translation reads as its key
     message = config.get("message", config.get("messages"))
     if isinstance(message, str):
         return message or None

@@ -65,9 +65,9 @@ def run(doc: Doc, ctx: Context) -> bool:
     if doc.get("content_type") == "xml":
         return False
     form = ctx.settings.form(doc.get("form")) if doc.get("form") else None
-    if form and form.get("public_form"):
+    if form is not None and form.get("public_form"):
         return False
-    if form:
+    if form is not None:  # configured, even as an empty definition (JS: `{}` is truthy)
         configs = ctx.section(name) if isinstance(ctx.section(name), list) else []
         form_config = next((c for c in configs if isinstance(c, dict) and c.get("form") == doc.get("form")), {})
         add_rejection_message(doc, form_config, FACILITY_NOT_FOUND, ctx.settings, ctx.now)
