@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from .couch import CouchServer, redact
-from .errors import ConfigError, SentinelError
+from .errors import ConfigError, SentinelError, TransientError
 from .parking import ParkedErrors
 from .runner import DEFAULT_BATCH_SIZE, Runner, utc_now
 from .scheduler import JobEnv, Scheduler, run_jobs
@@ -72,7 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             clock=utc_now,
         )
         install_signal_handlers(runner, scheduler)
-        runner.setup()
+        try:
+            runner.setup()
+        except TransientError:
+            if not runner.stop_event.is_set():
+                raise
+            log.info("Stopped before start-up completed")
+            return 0
         scheduler.start()
         runner.loop()
         scheduler.stop()

@@ -42,7 +42,8 @@ def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -121,6 +122,8 @@ def _decode(resp: httpx.Response, what: str) -> Any:
     try:
         body = resp.json() if resp.content else None
     except ValueError:
+        if status < 400:  # a success that is not JSON was cut short (or came from a proxy): try again
+            raise TransientError(f"{what}: {status} answer is not JSON (cut short?)") from None
         body = None
     if status < 400:
         return body

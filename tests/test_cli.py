@@ -159,6 +159,7 @@ def test_the_password_never_appears_in_logs_or_output(daemon: Daemon, couch, cou
 def test_status_reports_checkpoint_backlog_failures_and_settings(couch, couch_url, daemon: Daemon):
     couch.put(report("r1", **{"from": "+254700000001"}))
     wait_until(lambda: "sent_by" in couch.get("r1"))
+    wait_until(lambda: json.loads(sentinel("status", "--json", couch_url=couch_url).stdout)["backlog"] == 0)
     daemon.stop()
     couch.put(report("r2", **{"from": "+254700000001"}))
     result = sentinel("status", "--json", couch_url=couch_url)

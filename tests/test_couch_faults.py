@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -620,14 +621,13 @@ def set_next_attempt_in_the_past(sentinel_db: CouchDB, doc_id: str) -> None:
 
 
 def minutes_between(start: str, end: str) -> float:
-    from datetime import datetime
-
     def parse(value: str) -> datetime:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
     return (parse(end) - parse(start)).total_seconds() / 60
 
 
+@pytest.mark.slow
 def test_a_change_that_keeps_failing_is_parked_retried_with_growing_backoff_and_cleared_once_it_succeeds(
     main, sentinel_db, hierarchy, make_runner, pouchdb, monkeypatch
 ):
