@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from . import lineage
+from .cache import Key, LookupCache
 from .couch import CouchDB
 from .docs import Doc, is_report, patient_ref, place_ref
 from .ids import ShortcodePool
@@ -33,14 +34,14 @@ def _view_key(value: Any) -> Any:
 
 
 class BatchContext:
-    def __init__(self, main: CouchDB, settings: Settings, now: datetime):
+    def __init__(self, main: CouchDB, settings: Settings, now: datetime, cache: LookupCache | None = None):
         self.main = main
+        self.cache = cache if cache is not None else LookupCache()
         self.settings = settings
         self.now = now
         self._docs: dict[str, Doc] = {}
         self._missing: set[str] = set()
-        self._by_phone: dict[str, list[str]] = {}
-        self._by_reference: dict[tuple[str, Any], list[str]] = {}
+        self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
         self.shortcodes = ShortcodePool(main)
 
@@ -57,11 +58,20 @@ class BatchContext:
     def load_many(self, ids: Iterable[str]) -> None:
         """Fetch, in one request, every id not loaded or known missing yet."""
         wanted = [i for i in dict.fromkeys(ids) if i and i not in self._docs and i not in self._missing]
-        if not wanted:
+        unknown = []
+        for doc_id in wanted:
+            cached = self.cache.get_doc(doc_id)
+            if cached is not None:
+                self._docs[doc_id] = cached
+            else:
+                unknown.append(doc_id)
+        if not unknown:
             return
-        found = self.main.all_docs(wanted)
+        found = self.main.all_docs(unknown)
         self.add(found.values())
-        self._missing.update(i for i in wanted if i not in found)
+        for doc in found.values():
+            self.cache.put_doc(doc)
+        self._missing.update(i for i in unknown if i not in found)
 
     def load(self, doc_id: str) -> Doc | None:
         self.load_many([doc_id])
@@ -84,46 +94,52 @@ class BatchContext:
         reports = [d for d in docs if is_report(d)]
         codes = {_view_key(patient_ref(d)) for d in reports} | {_view_key(place_ref(d)) for d in reports}
         codes.discard(None)
-        self.prefetch_references("shortcode", codes)
+        self._prefetch([("shortcode", c) for c in codes])
         subjects = [s for s in (self.subject_uuid(c) for c in codes) if s]
         self.load_many(subjects)
         self.complete_lineage([*docs, *(self._docs[s] for s in subjects if s in self._docs)])
 
     def prefetch_references(self, kind: str, values: Iterable[Any]) -> None:
         """Look up many `contacts_by_reference` keys in one request (transitions' `prefetch` hooks use this)."""
-        self._prefetch_references([(kind, v) for v in map(_view_key, values) if v is not None])
+        self._prefetch([(kind, v) for v in map(_view_key, values) if v is not None])
 
     def prefetch_phones(self, phones: Iterable[Any]) -> None:
         """Look up many senders in `contacts_by_phone` in one request, and load their lineage."""
-        wanted = [str(p) for p in map(_view_key, phones) if p is not None]
-        self._prefetch_phones(wanted)
-        self.complete_lineage([self._docs[i] for p in wanted for i in self._by_phone.get(p, []) if i in self._docs])
+        keys = [("phone", str(p)) for p in map(_view_key, phones) if p is not None]
+        self._prefetch(keys)
+        self.complete_lineage([self._docs[i] for k in keys for i in self._lookups.get(k, []) if i in self._docs])
 
-    def _prefetch_references(self, keys: list[tuple[str, Any]]) -> None:
-        keys = [k for k in dict.fromkeys(keys) if k not in self._by_reference]
-        if not keys:
-            return
-        for key in keys:
-            self._by_reference[key] = []
-        rows = self.main.view(DDOC, "contacts_by_reference", keys=[list(k) for k in keys], include_docs=True)
-        for row in rows:
-            key = tuple(row.get("key") or ())
-            if key in self._by_reference and row.get("id"):
-                self._by_reference[key].append(row["id"])
-            if isinstance(row.get("doc"), dict) and row["doc"]["_id"] not in self._docs:
-                self.add([row["doc"]])
-
-    def _prefetch_phones(self, phones: Iterable[str]) -> None:
-        wanted = [p for p in dict.fromkeys(phones) if p not in self._by_phone]
-        if not wanted:
-            return
-        for phone in wanted:
-            self._by_phone[phone] = []
-        for row in self.main.view(DDOC, "contacts_by_phone", keys=wanted, include_docs=True):
-            if row.get("key") in self._by_phone and row.get("id"):
-                self._by_phone[row["key"]].append(row["id"])
-            if isinstance(row.get("doc"), dict) and row["doc"]["_id"] not in self._docs:
-                self.add([row["doc"]])
+    def _prefetch(self, keys: list[Key]) -> None:
+        """Answer lookups from the cross-batch cache, the rest with one query per view (docs included)."""
+        to_query: dict[str, dict[Any, Key]] = {"contacts_by_phone": {}, "contacts_by_reference": {}}
+        for key in dict.fromkeys(keys):
+            if key in self._lookups:
+                continue
+            cached = self.cache.get_key(key)
+            if cached is not None:
+                self._lookups[key] = cached
+                self.load_many(cached)
+            elif key[0] == "phone":
+                to_query["contacts_by_phone"][key[1]] = key
+            else:
+                to_query["contacts_by_reference"][key] = key
+        for view, wanted in to_query.items():
+            if not wanted:
+                continue
+            found: dict[Key, list[str]] = {key: [] for key in wanted.values()}
+            view_keys = [list(k) if isinstance(k, tuple) else k for k in wanted]
+            for row in self.main.view(DDOC, view, keys=view_keys, include_docs=True):
+                row_key = row.get("key")
+                key = wanted.get(tuple(row_key) if isinstance(row_key, list) else row_key)
+                if key is not None and row.get("id"):
+                    found[key].append(row["id"])
+                doc = row.get("doc")
+                if isinstance(doc, dict) and doc["_id"] not in self._docs:
+                    self.add([doc])
+                    self.cache.put_doc(doc)
+            for key, ids in found.items():
+                self._lookups[key] = ids
+                self.cache.put_key(key, ids)
 
     # --- lookups for transitions -----------------------------------------------------------------
     def subject_uuid(self, ref: Any) -> str | None:
@@ -131,8 +147,8 @@ class BatchContext:
         key = _view_key(ref)
         if key is None:
             return None
-        self._prefetch_references([("shortcode", key)])
-        ids = self._by_reference.get(("shortcode", key)) or []
+        self._prefetch([("shortcode", key)])
+        ids = self._lookups.get(("shortcode", key)) or []
         return ids[0] if ids else (key if isinstance(key, str) else None)
 
     def contacts_by_phone(self, phone: Any) -> list[Doc]:
@@ -140,15 +156,15 @@ class BatchContext:
         key = _view_key(phone)
         if key is None:
             return []
-        self._prefetch_phones([str(key)])
-        return [self._docs[i] for i in self._by_phone.get(str(key), []) if i in self._docs]
+        self._prefetch([("phone", str(key))])
+        return [self._docs[i] for i in self._lookups.get(("phone", str(key)), []) if i in self._docs]
 
     def contacts_by_reference(self, kind: str, value: Any) -> list[Doc]:
         key = _view_key(value)
         if key is None:
             return []
-        self._prefetch_references([(kind, key)])
-        return [self._docs[i] for i in self._by_reference.get((kind, key), []) if i in self._docs]
+        self._prefetch([(kind, key)])
+        return [self._docs[i] for i in self._lookups.get((kind, key), []) if i in self._docs]
 
     def hydrated(self, doc: Doc) -> Doc:
         """A hydrated deep copy of `doc` (contact, parents, their contacts, patient and place)."""

@@ -16,7 +16,6 @@ from .couch import CouchDB
 from .docs import Doc, utc_iso
 
 ERROR_PREFIX = "sentinel-error:"
-ERRORS_DDOC = "sentinel-errors"
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=6)
 
@@ -46,20 +45,22 @@ def parked_doc(doc_id: str, seq: Any, message: str, now: datetime, previous: Doc
 
 
 class ParkedErrors:
-    """Reads and writes the error docs of the sentinel database."""
+    """Reads the error docs of the sentinel database by their id prefix (they are few: no view needed)."""
 
     def __init__(self, db: CouchDB):
         self.db = db
 
-    def due(self, now: datetime, limit: int = 100) -> list[Doc]:
-        rows = self.db.view(
-            ERRORS_DDOC, "by_next_attempt", endkey=utc_iso(now), include_docs=True, reduce=False, limit=limit
-        )
+    def all(self) -> list[Doc]:
+        rows = self.db.all_docs_range(ERROR_PREFIX, ERROR_PREFIX + "\ufff0")
         return [r["doc"] for r in rows if isinstance(r.get("doc"), dict)]
+
+    @staticmethod
+    def due(parked: list[Doc], now: datetime, limit: int = 100) -> list[Doc]:
+        """The parked changes whose next attempt has come, earliest first."""
+        ready = [d for d in parked if str(d.get("next_attempt", "")) <= utc_iso(now)]
+        return sorted(ready, key=lambda d: str(d.get("next_attempt", "")))[:limit]
 
     def listing(self, limit: int = 20) -> tuple[int, list[Doc]]:
         """(how many are parked, the first `limit` of them by next attempt)."""
-        totals = self.db.view(ERRORS_DDOC, "by_next_attempt", reduce=True)
-        rows = self.db.view(ERRORS_DDOC, "by_next_attempt", include_docs=True, reduce=False, limit=limit)
-        count = int(totals[0]["value"]) if totals else 0
-        return count, [r["doc"] for r in rows if isinstance(r.get("doc"), dict)]
+        parked = sorted(self.all(), key=lambda d: str(d.get("next_attempt", "")))
+        return len(parked), parked[:limit]

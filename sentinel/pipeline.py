@@ -17,6 +17,7 @@ aborts the batch before anything is written, or is retried around each write by 
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -26,9 +27,10 @@ from types import ModuleType
 from typing import Any, Callable, Sequence
 
 from . import infodoc, lineage
+from .cache import LookupCache
 from .context import BatchContext, Context
 from .couch import CouchDB
-from .docs import Doc, add_error, clone, rev_generation, utc_iso
+from .docs import Doc, add_error, rev_generation, utc_iso
 from .errors import TransientError
 from .parking import error_doc_id, parked_doc
 from .settings import Settings
@@ -73,33 +75,37 @@ class BatchOutcome:
 class RecentWrites:
     """The last documents (and infodocs) we wrote, so the feed's echo of our own write costs no read.
 
-    A change is served from here only when its rev is exactly the rev we wrote; each entry is used once.
+    A change is served from here only when its rev is exactly the rev we wrote; each entry is used
+    once. Kept as compact JSON (a private copy on every take), at most `capacity` documents.
     """
 
-    def __init__(self, capacity: int = 2000):
+    def __init__(self, capacity: int = 20000):
         self.capacity = capacity
-        self._docs: OrderedDict[str, Doc] = OrderedDict()
-        self._infos: dict[str, Doc] = {}
+        self._docs: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._infos: dict[str, bytes] = {}
 
-    def remember(self, doc: Doc, info: Doc | None = None) -> None:
-        self._docs[doc["_id"]] = doc
+    def remember(self, doc: Doc) -> None:
+        self._docs[doc["_id"]] = (doc["_rev"], _compact(doc))
         self._docs.move_to_end(doc["_id"])
-        if info is not None:
-            self._infos[doc["_id"]] = info
         while len(self._docs) > self.capacity:
             old, _ = self._docs.popitem(last=False)
             self._infos.pop(old, None)
 
     def remember_info(self, doc_id: str, info: Doc) -> None:
         if doc_id in self._docs:
-            self._infos[doc_id] = info
+            self._infos[doc_id] = _compact(info)
 
     def take(self, change: Change) -> tuple[Doc, Doc | None] | None:
-        doc = self._docs.get(change.id)
-        if doc is None or change.rev is None or doc.get("_rev") != change.rev:
+        entry = self._docs.get(change.id)
+        if entry is None or change.rev is None or entry[0] != change.rev:
             return None
         del self._docs[change.id]
-        return doc, self._infos.pop(change.id, None)
+        info = self._infos.pop(change.id, None)
+        return json.loads(entry[1]), (json.loads(info) if info is not None else None)
+
+
+def _compact(doc: Doc) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def is_ignored(doc_id: str) -> bool:
@@ -112,6 +118,9 @@ class Pipeline:
         self.sentinel = sentinel
         self.recent = recent or RecentWrites()
         self.retry = retry
+        self.cache = LookupCache()  # lineage and lookups across batches, exact as of the feed position
+        # ids with a parked error, when the runner knows them (None: unknown, look for every id)
+        self.parked_ids: set[str] | None = None
 
     # --- the batch ---------------------------------------------------------------------------------
     def process(
@@ -127,7 +136,8 @@ class Pipeline:
             deleted.pop(change.id, None)
             (deleted if change.deleted else live)[change.id] = change  # the last change of an id wins
 
-        batch = BatchContext(self.main, settings, now)
+        self.cache.forget(change.id for change in changes)  # changed since we cached them
+        batch = BatchContext(self.main, settings, now, self.cache)
         docs, infos, parked = self._load(live, batch, transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
 
@@ -159,10 +169,10 @@ class Pipeline:
                 pending_infos[change.id] = info
 
         done = self._write_docs(batch, live, out)
-        self._write_infos(
-            {i: pending_infos[i] for i in done if i in pending_infos},
-            [parked[i] for i in done if i in parked],
-        )
+        cleared = [parked[i] for i in done if i in parked]
+        self._write_infos({i: pending_infos[i] for i in done if i in pending_infos}, cleared)
+        if self.parked_ids is not None:
+            self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out
 
     def _load(
@@ -174,12 +184,14 @@ class Pipeline:
         for change in live.values():
             echo = self.recent.take(change)
             if echo is not None:  # the feed's echo of our own write: nothing to read
-                docs[change.id] = clone(echo[0])
+                docs[change.id] = echo[0]
                 if echo[1] is not None:
-                    infos[change.id] = clone(echo[1])
+                    infos[change.id] = echo[1]
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
+        self.cache.forget_lookups_of(docs.values())  # e.g. a contact's new phone must not hit an old answer
         # an echo's parked error (if any) was cleared by the write it echoes
-        wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in live if i not in infos]
+        may_be_parked = [i for i in live if i not in infos and (self.parked_ids is None or i in self.parked_ids)]
+        wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in may_be_parked]
         found = self.retry(self.sentinel.all_docs, wanted)
         parked: dict[str, Doc] = {}
         for doc_id in live:
@@ -281,6 +293,8 @@ class Pipeline:
             for doc, result in zip(docs, results):
                 if result.get("error") is None:
                     self.recent.remember(doc)
+            self.cache.forget(doc["_id"] for doc in docs)
+            self.cache.forget_lookups_of(docs)
         for origin, message in failed_origins.items():
             if message and origin in live:
                 out.failed.append((live[origin], message))

@@ -39,6 +39,7 @@ IDLE_WAIT_SECONDS = 10.0  # longest wait for a change before housekeeping runs
 SETTINGS_POLL_SECONDS = 2.0  # while disabled by bad settings
 PARKED_CHECK_SECONDS = 30.0
 BACKLOG_COUNT_SECONDS = 10.0
+BACKLOG_COUNT_CAP = 5000  # counting further would cost more than it tells (logged as ">5000")
 CONFLICT_ROUNDS = 5
 
 
@@ -67,7 +68,7 @@ class Runner:
         self.checkpoint = Checkpoint(self.sentinel)
         self.settings_store = SettingsStore(self.main)
         self.parked = ParkedErrors(self.sentinel)
-        self.pipeline = Pipeline(self.main, self.sentinel, RecentWrites(capacity=4 * batch_size), retry=self.retry)
+        self.pipeline = Pipeline(self.main, self.sentinel, RecentWrites(), retry=self.retry)
         self.current: tuple[Settings, tuple[Any, ...]] | None = None
         self.config_error: ConfigError | None = None
         self.settings_rev: str | None = None
@@ -151,8 +152,8 @@ class Runner:
         self._retry_parked_if_due()
         since = self.checkpoint.value
         started = time.monotonic()
-        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self.stop_event.is_set)
-        if not page.results or self.stop_event.is_set():
+        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self._interrupted)
+        if not page.results or self._interrupted():  # paused or stopped while waiting: leave it unprocessed
             return None
         changes = [Change.from_row(row) for row in page.results]
         if any(c.id == SETTINGS_DOC_ID or c.id.startswith(TRANSLATIONS_PREFIX) for c in changes):
@@ -187,6 +188,8 @@ class Runner:
             for change, message in outcome.failed:
                 log.error("Parking %s (seq %s): %s", change.id, change.seq, message)
             self.retry(self.pipeline.park, outcome.failed, now)
+            if self.pipeline.parked_ids is not None:
+                self.pipeline.parked_ids.update(change.id for change, _ in outcome.failed)
         return outcome
 
     def _process_or_serially(self, changes, settings, transitions, now) -> BatchOutcome:
@@ -213,6 +216,9 @@ class Runner:
             total.requeue += one.requeue
         return total
 
+    def _interrupted(self) -> bool:
+        return self.stop_event.is_set() or self.paused
+
     # --- housekeeping ------------------------------------------------------------------------------
     def _poll_settings(self) -> None:
         if time.monotonic() >= self._next_settings_poll:
@@ -226,7 +232,9 @@ class Runner:
         if time.monotonic() < self._next_parked_check:
             return
         self._next_parked_check = time.monotonic() + PARKED_CHECK_SECONDS
-        due = self.retry(self.parked.due, self.clock())
+        parked = self.retry(self.parked.all)
+        self.pipeline.parked_ids = {doc["doc_id"] for doc in parked if isinstance(doc.get("doc_id"), str)}
+        due = ParkedErrors.due(parked, self.clock())
         if due:
             log.info("Retrying %d parked changes", len(due))
             self.process([Change(id=doc["doc_id"], seq=doc.get("seq")) for doc in due])
@@ -237,7 +245,7 @@ class Runner:
             return pending, True
         checked_at, count, exact = self._backlog
         if time.monotonic() - checked_at >= BACKLOG_COUNT_SECONDS:
-            count, exact = self.retry(self.main.count_changes_since, self.checkpoint.value)
+            count, exact = self.retry(self.main.count_changes_since, self.checkpoint.value, BACKLOG_COUNT_CAP)
             self._backlog = (time.monotonic(), count, exact)
         return count, exact
 

@@ -1,0 +1,112 @@
+"""Memory kept across batches: contact and place documents, and lookups by phone or short code.
+
+Reports from the same health workers need the same lineage and the same phone lookups batch after
+batch; reading them again (and, on PouchDB Server, querying a view, which first indexes every new
+document) would cost more than the transitions. Entries are exact as of the feed position Sentinel has
+processed: every change in a batch forgets its document and every lookup that involved it, and a
+changed contact forgets the lookups of its current phone and codes, before anything is read. So a
+cached answer is what a read at that point of the feed would have given; writes Sentinel makes are
+forgotten too, and a 409 forgets the documents involved.
+
+Reads and writes: memory only. Bounded by MAX_DOCS documents and MAX_KEYS lookups (least recently used
+go first). Documents are kept as compact JSON, so every `get_doc` returns a private copy.
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Iterable
+
+from .docs import Doc
+
+MAX_DOCS = 5000
+MAX_KEYS = 20000
+
+Key = tuple[str, Any]  # ("phone", "+2547...") | ("shortcode", "12345") | ("external", "RC1")
+
+
+def lookup_keys(doc: Doc) -> list[Key]:
+    """The lookups a document answers: its phone, its short codes, its upper-cased rc_code."""
+    keys: list[Key] = []
+    if doc.get("phone"):
+        keys.append(("phone", str(doc["phone"])))
+    for field in ("patient_id", "place_id"):
+        value = doc.get(field)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+            keys.append(("shortcode", str(value)))
+            keys.append(("shortcode", value))  # reports may refer to a code as a number
+    if doc.get("rc_code"):
+        keys.append(("external", str(doc["rc_code"]).upper()))
+    return keys
+
+
+class LookupCache:
+    def __init__(self, max_docs: int = MAX_DOCS, max_keys: int = MAX_KEYS):
+        self.max_docs = max_docs
+        self.max_keys = max_keys
+        self._docs: OrderedDict[str, bytes] = OrderedDict()
+        self._keys: OrderedDict[Key, list[str]] = OrderedDict()
+        self._keys_by_id: dict[str, set[Key]] = {}
+
+    # --- documents ---------------------------------------------------------------------------------
+    def get_doc(self, doc_id: str) -> Doc | None:
+        raw = self._docs.get(doc_id)
+        if raw is None:
+            return None
+        self._docs.move_to_end(doc_id)
+        return json.loads(raw)
+
+    def put_doc(self, doc: Doc) -> None:
+        self._docs[doc["_id"]] = json.dumps(doc, separators=(",", ":")).encode()
+        self._docs.move_to_end(doc["_id"])
+        while len(self._docs) > self.max_docs:
+            self._docs.popitem(last=False)
+
+    # --- lookups -----------------------------------------------------------------------------------
+    def get_key(self, key: Key) -> list[str] | None:
+        try:
+            ids = self._keys[key]
+        except (KeyError, TypeError):
+            return None
+        self._keys.move_to_end(key)
+        return list(ids)
+
+    def put_key(self, key: Key, ids: list[str]) -> None:
+        self._keys[key] = list(ids)
+        self._keys.move_to_end(key)
+        for doc_id in ids:
+            self._keys_by_id.setdefault(doc_id, set()).add(key)
+        while len(self._keys) > self.max_keys:
+            old, old_ids = self._keys.popitem(last=False)
+            self._unlink(old, old_ids)
+
+    def _unlink(self, key: Key, ids: list[str]) -> None:
+        for doc_id in ids:
+            keys = self._keys_by_id.get(doc_id)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_by_id[doc_id]
+
+    # --- forgetting --------------------------------------------------------------------------------
+    def forget(self, ids: Iterable[str]) -> None:
+        """Forget documents, and every lookup whose answer included one of them."""
+        for doc_id in ids:
+            self._docs.pop(doc_id, None)
+            for key in self._keys_by_id.pop(doc_id, set()):
+                stale = self._keys.pop(key, None)
+                if stale is not None:
+                    self._unlink(key, [i for i in stale if i != doc_id])
+
+    def forget_lookups_of(self, docs: Iterable[Doc]) -> None:
+        """Forget the lookups these documents answer now (a new phone must not hit an old answer)."""
+        for doc in docs:
+            for key in lookup_keys(doc):
+                stale = self._keys.pop(key, None)
+                if stale is not None:
+                    self._unlink(key, stale)
+
+    def clear(self) -> None:
+        self._docs.clear()
+        self._keys.clear()
+        self._keys_by_id.clear()
