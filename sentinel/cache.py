@@ -3,10 +3,11 @@
 Reports from the same health workers need the same lineage and the same phone lookups batch after
 batch; reading them again (and, on PouchDB Server, querying a view, which first indexes every new
 document) would cost more than the transitions. Entries are exact as of the feed position Sentinel has
-processed: every change in a batch forgets its document and every lookup that involved it, and a
-changed contact forgets the lookups of its current phone and codes, before anything is read. So a
-cached answer is what a read at that point of the feed would have given; writes Sentinel makes are
-forgotten too, and a 409 forgets the documents involved.
+processed: every change in a batch drops its cached content, a changed contact forgets exactly the
+lookups its change affects (a phone or code it gained or lost), and a deletion forgets every lookup
+that involved the document, before anything is read. So a cached answer is what a read at that point
+of the feed would have given. Sentinel's own writes are observed the same way, and a 409 forgets the
+documents involved.
 
 Reads and writes: memory only. Bounded by MAX_DOCS documents and MAX_KEYS lookups (least recently used
 go first). Documents are kept as compact JSON, so every `get_doc` returns a private copy.
@@ -47,6 +48,7 @@ class LookupCache:
         self._docs: OrderedDict[str, bytes] = OrderedDict()
         self._keys: OrderedDict[Key, list[str]] = OrderedDict()
         self._keys_by_id: dict[str, set[Key]] = {}
+        self._doc_keys: dict[str, frozenset[Key]] = {}  # the lookup keys of the version last observed
 
     # --- documents ---------------------------------------------------------------------------------
     def get_doc(self, doc_id: str) -> Doc | None:
@@ -59,8 +61,14 @@ class LookupCache:
     def put_doc(self, doc: Doc) -> None:
         self._docs[doc["_id"]] = json.dumps(doc, separators=(",", ":")).encode()
         self._docs.move_to_end(doc["_id"])
+        self._doc_keys[doc["_id"]] = frozenset(lookup_keys(doc))
         while len(self._docs) > self.max_docs:
-            self._docs.popitem(last=False)
+            old, _ = self._docs.popitem(last=False)
+            self._doc_keys.pop(old, None)
+
+    def drop_doc(self, doc_id: str) -> None:
+        """Forget a document's content (it changed) but not yet the lookups: see `observe`."""
+        self._docs.pop(doc_id, None)
 
     # --- lookups -----------------------------------------------------------------------------------
     def get_key(self, key: Key) -> list[str] | None:
@@ -89,24 +97,37 @@ class LookupCache:
                     del self._keys_by_id[doc_id]
 
     # --- forgetting --------------------------------------------------------------------------------
+    def observe(self, doc: Doc) -> None:
+        """A new version of a contact: keep it, and forget exactly the lookups whose answer it changes.
+
+        Only keys the document gained or lost are affected; when its previous keys are unknown, every
+        lookup that involved it is forgotten as well.
+        """
+        new = frozenset(lookup_keys(doc))
+        old = self._doc_keys.get(doc["_id"])
+        if old is None:
+            self.forget([doc["_id"]])
+            changed: Iterable[Key] = new
+        else:
+            changed = old ^ new
+        for key in changed:
+            stale = self._keys.pop(key, None)
+            if stale is not None:
+                self._unlink(key, stale)
+        self.put_doc(doc)
+
     def forget(self, ids: Iterable[str]) -> None:
         """Forget documents, and every lookup whose answer included one of them."""
         for doc_id in ids:
             self._docs.pop(doc_id, None)
+            self._doc_keys.pop(doc_id, None)
             for key in self._keys_by_id.pop(doc_id, set()):
                 stale = self._keys.pop(key, None)
                 if stale is not None:
                     self._unlink(key, [i for i in stale if i != doc_id])
 
-    def forget_lookups_of(self, docs: Iterable[Doc]) -> None:
-        """Forget the lookups these documents answer now (a new phone must not hit an old answer)."""
-        for doc in docs:
-            for key in lookup_keys(doc):
-                stale = self._keys.pop(key, None)
-                if stale is not None:
-                    self._unlink(key, stale)
-
     def clear(self) -> None:
         self._docs.clear()
         self._keys.clear()
         self._keys_by_id.clear()
+        self._doc_keys.clear()

@@ -8,8 +8,8 @@ only slower.
 
 `Context` is the per-document view handed to `filter`/`run`: the batch plus the document's infodoc.
 
-Reads:  the main database (`_all_docs`, views `contacts_by_phone`, `contacts_by_reference`,
-        `docs_by_shortcode`, the `shortcode-id-length` doc).
+Reads:  the main database (`_all_docs`, the view `sentinel/lookups` for contacts by phone, short
+        code or rc_code, and the id generator's `shortcode-id-length` doc).
 Writes: nothing; `stage()` records documents for the pipeline to save with one `_bulk_docs`.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .ids import ShortcodePool
 from .settings import Settings
 
 DDOC = "sentinel"  # our design document in the main database (ddocs/sentinel)
+LOOKUPS_VIEW = "lookups"  # ['phone', p], ['shortcode', c], ['external', RC], ['code', c]: see its map.js
 MAX_LINEAGE_ROUNDS = 8
 
 
@@ -110,36 +111,30 @@ class BatchContext:
         self.complete_lineage([self._docs[i] for k in keys for i in self._lookups.get(k, []) if i in self._docs])
 
     def _prefetch(self, keys: list[Key]) -> None:
-        """Answer lookups from the cross-batch cache, the rest with one query per view (docs included)."""
-        to_query: dict[str, dict[Any, Key]] = {"contacts_by_phone": {}, "contacts_by_reference": {}}
+        """Answer lookups from the cross-batch cache, the rest with one query of the `lookups` view."""
+        to_query: dict[Key, list[str]] = {}
         for key in dict.fromkeys(keys):
             if key in self._lookups:
                 continue
             cached = self.cache.get_key(key)
-            if cached is not None:
+            if cached is None:
+                to_query[key] = []
+            else:
                 self._lookups[key] = cached
                 self.load_many(cached)
-            elif key[0] == "phone":
-                to_query["contacts_by_phone"][key[1]] = key
-            else:
-                to_query["contacts_by_reference"][key] = key
-        for view, wanted in to_query.items():
-            if not wanted:
-                continue
-            found: dict[Key, list[str]] = {key: [] for key in wanted.values()}
-            view_keys = [list(k) if isinstance(k, tuple) else k for k in wanted]
-            for row in self.main.view(DDOC, view, keys=view_keys, include_docs=True):
-                row_key = row.get("key")
-                key = wanted.get(tuple(row_key) if isinstance(row_key, list) else row_key)
-                if key is not None and row.get("id"):
-                    found[key].append(row["id"])
-                doc = row.get("doc")
-                if isinstance(doc, dict) and doc["_id"] not in self._docs:
-                    self.add([doc])
-                    self.cache.put_doc(doc)
-            for key, ids in found.items():
-                self._lookups[key] = ids
-                self.cache.put_key(key, ids)
+        if not to_query:
+            return
+        for row in self.main.view(DDOC, LOOKUPS_VIEW, keys=[list(k) for k in to_query], include_docs=True):
+            key = tuple(row.get("key") or ())
+            if key in to_query and row.get("id"):
+                to_query[key].append(row["id"])
+            doc = row.get("doc")
+            if isinstance(doc, dict) and doc["_id"] not in self._docs:
+                self.add([doc])
+                self.cache.put_doc(doc)
+        for key, ids in to_query.items():
+            self._lookups[key] = ids
+            self.cache.put_key(key, ids)
 
     # --- lookups for transitions -----------------------------------------------------------------
     def subject_uuid(self, ref: Any) -> str | None:

@@ -4,12 +4,12 @@ An id is `length - 1` random digits plus a weighted mod-11 check digit (`1234` -
 transposed pair of digits makes an invalid id. The length lives in the main database's
 `shortcode-id-length` doc (`current_length`, 5 to 13); when 200 fresh candidates are all taken the
 length grows by one. A candidate is free when no document of any type has it as `patient_id`,
-`place_id` or `case_id` (view `docs_by_shortcode`).
+`place_id` or `case_id` (CHT's view `docs_by_shortcode`; ours is `sentinel/lookups`).
 
 Unlike CHT, which checks 200 candidates for every id, one check yields a pool for the whole batch:
 ids handed out in a batch are unique against the database and against each other.
 
-Reads:  `shortcode-id-length`, view `sentinel/docs_by_shortcode`.
+Reads:  `shortcode-id-length`, view `sentinel/lookups` (keys ['code', c]).
 Writes: `shortcode-id-length`, only when the length must grow (a 409 means a person edited it: theirs wins).
 """
 from __future__ import annotations
@@ -83,8 +83,8 @@ class ShortcodePool:
         while len(candidates) < CANDIDATES_PER_CHECK:
             candidates.add(generate_id(length))
         ordered = sorted(candidates)
-        rows = self._main.view("sentinel", "docs_by_shortcode", keys=ordered)
-        used = {row.get("key") for row in rows}
+        rows = self._main.view("sentinel", "lookups", keys=[["code", c] for c in ordered])
+        used = {row["key"][1] for row in rows if isinstance(row.get("key"), list) and len(row["key"]) == 2}
         free = [c for c in ordered if c not in used and c not in self._issued]
         if free:
             _random.shuffle(free)

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from . import infodoc, lineage
 from .cache import LookupCache
@@ -136,7 +136,8 @@ class Pipeline:
             deleted.pop(change.id, None)
             (deleted if change.deleted else live)[change.id] = change  # the last change of an id wins
 
-        self.cache.forget(change.id for change in changes)  # changed since we cached them
+        for change in changes:  # changed since we cached them (lookups are settled once they are loaded)
+            (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
         batch = BatchContext(self.main, settings, now, self.cache)
         docs, infos, parked = self._load(live, batch, transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
@@ -188,7 +189,8 @@ class Pipeline:
                 if echo[1] is not None:
                     infos[change.id] = echo[1]
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
-        self.cache.forget_lookups_of(docs.values())  # e.g. a contact's new phone must not hit an old answer
+        self._observe(docs.values())
+        self.cache.forget(i for i in live if i not in docs)  # deleted meanwhile
         # an echo's parked error (if any) was cleared by the write it echoes
         may_be_parked = [i for i in live if i not in infos and (self.parked_ids is None or i in self.parked_ids)]
         wanted = [infodoc.infodoc_id(i) for i in live if i not in infos] + [error_doc_id(i) for i in may_be_parked]
@@ -205,6 +207,11 @@ class Pipeline:
             if hasattr(transition, "prefetch"):
                 self.retry(transition.prefetch, list(docs.values()), batch)
         return docs, infos, parked
+
+    def _observe(self, docs: Iterable[Doc]) -> None:
+        """Tell the cross-batch cache about new versions: contacts are kept, anything else dropped."""
+        for doc in docs:
+            (self.cache.observe(doc) if lineage.is_contact(doc) else self.cache.drop_doc(doc["_id"]))
 
     def _run_deletion_hooks(self, deleted: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType], out: BatchOutcome) -> None:
         hooks = [t for t in transitions if hasattr(t, "on_delete")]
@@ -293,8 +300,8 @@ class Pipeline:
             for doc, result in zip(docs, results):
                 if result.get("error") is None:
                     self.recent.remember(doc)
-            self.cache.forget(doc["_id"] for doc in docs)
-            self.cache.forget_lookups_of(docs)
+            self._observe(doc for doc, result in zip(docs, results) if result.get("error") is None)
+            self.cache.forget(doc["_id"] for doc, result in zip(docs, results) if result.get("error") is not None)
         for origin, message in failed_origins.items():
             if message and origin in live:
                 out.failed.append((live[origin], message))

@@ -81,7 +81,7 @@ FREE = CANDIDATES[123]
 
 @pytest.fixture
 def db(main, sentinel_db):
-    """The main database with our design documents (views `docs_by_shortcode`, ...) installed."""
+    """The main database with our design documents (view `sentinel/lookups`, ...) installed."""
     sentinel_db.create()
     ddocs.install(main, sentinel_db)
     return main

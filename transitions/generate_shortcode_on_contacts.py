@@ -1,6 +1,6 @@
 """Give every contact of a configured type its short code: `patient_id` (people) or `place_id` (places).
 
-Reads:  the contact; settings `contact_types`; view `docs_by_shortcode` and doc
+Reads:  the contact; settings `contact_types`; view `sentinel/lookups` and doc
         `shortcode-id-length` through the id generator.
 Writes: contact.patient_id or contact.place_id (unique in the database and within the batch).
 """
