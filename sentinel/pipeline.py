@@ -139,7 +139,9 @@ class Pipeline:
         for change in changes:  # changed since we cached them (lookups are settled once they are loaded)
             (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
         batch = BatchContext(self.main, settings, now, self.cache)
-        docs, infos, parked = self._load(live, batch, transitions)
+        docs, infos, parked = self._load(live, batch)
+        candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
+        self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
 
         pending_infos: dict[str, Doc] = {}
@@ -152,7 +154,8 @@ class Pipeline:
                 log.debug("Skipping %s: CHT API is running transitions on it", change.id)
                 continue
             try:
-                results = self._apply(stored, info, change, batch, transitions, now)
+                todo = candidates.get(change.id, ())
+                results = self._apply(stored, info, change, batch, todo, now) if todo else {}
             except TransientError:
                 raise
             except Exception as exc:  # a bug or a document we cannot handle: park it, go on
@@ -176,10 +179,8 @@ class Pipeline:
             self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out
 
-    def _load(
-        self, live: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType]
-    ) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
-        """The changed docs, their infodocs and parked errors; then the batch's prefetching."""
+    def _load(self, live: dict[str, Change], batch: BatchContext) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
+        """The changed docs, their infodocs and parked errors."""
         docs: dict[str, Doc] = {}
         infos: dict[str, Doc] = {}
         for change in live.values():
@@ -202,11 +203,16 @@ class Pipeline:
             if error_doc_id(doc_id) in found:
                 parked[doc_id] = found[error_doc_id(doc_id)]
         batch.add(docs.values())
-        self.retry(batch.prefetch, list(docs.values()))
+        return docs, infos, parked
+
+    def _prefetch(self, batch: BatchContext, docs: list[Doc], transitions: Sequence[ModuleType]) -> None:
+        """Bulk-load lineage and lookups, only for the documents some transition may run on."""
+        if not docs:
+            return
+        self.retry(batch.prefetch, docs)
         for transition in transitions:
             if hasattr(transition, "prefetch"):
-                self.retry(transition.prefetch, list(docs.values()), batch)
-        return docs, infos, parked
+                self.retry(transition.prefetch, docs, batch)
 
     def _observe(self, docs: Iterable[Doc]) -> None:
         """Tell the cross-batch cache about new versions: contacts are kept, anything else dropped."""
@@ -232,13 +238,13 @@ class Pipeline:
     def _apply(
         self, stored: Doc, info: Doc, change: Change, batch: BatchContext, transitions: Sequence[ModuleType], now: datetime
     ) -> dict[str, bool]:
-        """Run the transitions on a hydrated copy of `stored`; stage it if changed. Returns {name: ok}."""
+        """Run the candidate transitions on a hydrated copy of `stored`; stage it if changed. {name: ok}."""
         doc = batch.hydrated(stored)
-        legacy = doc.pop("transitions", None)  # CHT < 3.0 kept run records on the doc itself
+        doc.pop("transitions", None)  # CHT < 3.0 kept run records on the doc itself
         ctx = Context(batch, change.id, change.seq, info)
         results: dict[str, bool] = {}
         for transition in transitions:
-            if not self._can_run(transition, doc, ctx, legacy):
+            if not self._can_run(transition, doc, ctx):
                 continue
             try:
                 changed = transition.run(doc, ctx)
@@ -257,21 +263,40 @@ class Pipeline:
         return results
 
     @staticmethod
-    def _can_run(transition: ModuleType, doc: Doc, ctx: Context, legacy: Any) -> bool:
-        name = transition.name
-        record = ctx.run_record(name)
-        if record is None and isinstance(legacy, dict) and isinstance(legacy.get(name), dict):
-            record = legacy[name]
-        if record is not None and rev_generation(doc.get("_rev")) == rev_generation(record.get("last_rev")):
-            return False
-        if getattr(transition, "runs_once", True) and ctx.has_run(name):
-            return False
+    def _candidates(transitions: Sequence[ModuleType], stored: Doc, info: Doc) -> tuple[ModuleType, ...]:
+        """The transitions whose run records allow them on this revision; their filters decide later.
+
+        Skipped: a transition recorded at this rev generation (CHT isRevSame), one that already ran
+        (`runs_once = True`, the default), or that already ran successfully (`runs_once = "until_ok"`).
+        Cheap, and no hydration: a document no transition may run on is never hydrated.
+        """
+        recorded = info.get("transitions") if isinstance(info.get("transitions"), dict) else {}
+        legacy = stored.get("transitions") if isinstance(stored.get("transitions"), dict) else {}
+        generation = rev_generation(stored.get("_rev"))
+        chosen = []
+        for transition in transitions:
+            record = recorded.get(transition.name)
+            if not isinstance(record, dict):
+                record = legacy.get(transition.name) if isinstance(legacy.get(transition.name), dict) else None
+            if record is not None and generation == rev_generation(record.get("last_rev")):
+                continue
+            mode = getattr(transition, "runs_once", True)
+            ran = recorded.get(transition.name)
+            if mode is True and ran:
+                continue
+            if mode == "until_ok" and isinstance(ran, dict) and ran.get("ok"):
+                continue
+            chosen.append(transition)
+        return tuple(chosen)
+
+    @staticmethod
+    def _can_run(transition: ModuleType, doc: Doc, ctx: Context) -> bool:
         try:
             return bool(transition.filter(doc, ctx))
         except TransientError:
             raise
         except Exception as exc:  # CHT: a filter that throws means "does not apply"
-            log.error("Filter of %s failed on %s: %s: %s", name, ctx.doc_id, type(exc).__name__, exc)
+            log.error("Filter of %s failed on %s: %s: %s", transition.name, ctx.doc_id, type(exc).__name__, exc)
             return False
 
     # --- writes ------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ A transition module provides:
 
     name: str                                   # its key under settings.transitions
     config_key: str                             # optional: the settings section it reads (default: name)
-    runs_once: bool                             # optional, default True: the pipeline skips it on a doc
-                                                # whose infodoc already records it; False = filter decides
+    runs_once: bool | "until_ok"                # optional, default True: the pipeline skips it on a doc
+                                                # whose infodoc already records it; "until_ok": unless
+                                                # that run failed; False: its filter alone decides
     check_config(section, settings) -> list[str]  # optional: every problem with its configuration
     prefetch(docs, batch) -> None               # optional: bulk-load what run() will look up for
                                                 # these (raw) docs, via batch.prefetch_phones/...

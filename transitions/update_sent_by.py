@@ -10,13 +10,11 @@ from sentinel.context import BatchContext, Context
 from sentinel.docs import Doc, is_report
 
 name = "update_sent_by"
-runs_once = False  # the filter below decides, as in CHT
+runs_once = "until_ok"  # CHT: !(hasRun && ok)
 
 
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001
-    record = ctx.run_record(name)
-    already_ok = record is not None and bool(record.get("ok"))
-    return is_report(doc) and bool(doc.get("from")) and "sent_by" not in doc and not already_ok
+    return is_report(doc) and bool(doc.get("from")) and "sent_by" not in doc
 
 
 def prefetch(docs: list[Doc], batch: BatchContext) -> None:
