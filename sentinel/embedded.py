@@ -7,6 +7,7 @@ and stops it. Started with `--unhandled-rejections=warn`: without it one unsuppo
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -53,6 +54,7 @@ class PouchDBServer:
             start_new_session=True,  # a Ctrl-C in the terminal is for Sentinel, which stops us in order
         )
         log.close()
+        atexit.register(self.stop)  # never leave a server behind, even when the caller forgets
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -75,6 +77,7 @@ class PouchDBServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        atexit.unregister(self.stop)
         if remove_data if remove_data is not None else self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -266,7 +266,7 @@ class Pipeline:
     def _candidates(transitions: Sequence[ModuleType], stored: Doc, info: Doc) -> tuple[ModuleType, ...]:
         """The transitions whose run records allow them on this revision; their filters decide later.
 
-        Skipped: a transition recorded at this rev generation (CHT isRevSame), one that already ran
+        Skipped: a transition whose `doc_types` exclude the document's type, one recorded at this rev generation (CHT isRevSame), one that already ran
         (`runs_once = True`, the default), or that already ran successfully (`runs_once = "until_ok"`).
         Cheap, and no hydration: a document no transition may run on is never hydrated.
         """
@@ -275,6 +275,9 @@ class Pipeline:
         generation = rev_generation(stored.get("_rev"))
         chosen = []
         for transition in transitions:
+            doc_types = getattr(transition, "doc_types", None)
+            if doc_types is not None and stored.get("type") not in doc_types:
+                continue
             record = recorded.get(transition.name)
             if not isinstance(record, dict):
                 record = legacy.get(transition.name) if isinstance(legacy.get(transition.name), dict) else None

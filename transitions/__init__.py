@@ -7,6 +7,8 @@ A transition module provides:
     runs_once: bool | "until_ok"                # optional, default True: the pipeline skips it on a doc
                                                 # whose infodoc already records it; "until_ok": unless
                                                 # that run failed; False: its filter alone decides
+    doc_types: tuple[str, ...]                  # optional: the only `type`s it can apply to (checked
+                                                # before hydration, so other docs cost nothing)
     check_config(section, settings) -> list[str]  # optional: every problem with its configuration
     prefetch(docs, batch) -> None               # optional: bulk-load what run() will look up for
                                                 # these (raw) docs, via batch.prefetch_phones/...

@@ -13,6 +13,7 @@ from . import generate_shortcode_on_contacts as _shortcodes
 
 name = "generate_patient_id_on_people"
 runs_once = False
+doc_types = _shortcodes.doc_types
 filter = _shortcodes.filter  # noqa: A001
 run = _shortcodes.run
 

@@ -11,6 +11,8 @@ from sentinel.docs import Doc
 from sentinel.settings import Settings
 
 name = "generate_shortcode_on_contacts"
+# contacts only: the hard-coded types, and configured ones (stored as type "contact")
+doc_types = ("contact", "person", "clinic", "health_center", "district_hospital", "national_office")
 runs_once = False  # the filter (no id yet) is the guard, as in CHT
 
 

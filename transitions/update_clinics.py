@@ -16,6 +16,7 @@ from sentinel.messages import add_rejection_message
 from sentinel.settings import Settings
 
 name = "update_clinics"
+doc_types = ("data_record",)  # never runs on anything else: no need to hydrate other docs for it
 FACILITY_NOT_FOUND = "sys.facility_not_found"
 
 

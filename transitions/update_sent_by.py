@@ -10,6 +10,7 @@ from sentinel.context import BatchContext, Context
 from sentinel.docs import Doc, is_report
 
 name = "update_sent_by"
+doc_types = ("data_record",)  # never runs on anything else: no need to hydrate other docs for it
 runs_once = "until_ok"  # CHT: !(hasRun && ok)
 
 
