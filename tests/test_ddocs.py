@@ -1,0 +1,22 @@
+"""Design documents from ddocs/ are installed at start-up and rewritten only when their content changed."""
+from sentinel import ddocs
+
+
+def test_ddocs_are_installed_once_and_rewritten_only_when_changed(main, sentinel_db, tmp_path):
+    sentinel_db.create()
+    first = ddocs.install(main, sentinel_db)
+    assert set(first) == {"_design/sentinel", "_design/sentinel-reports"}
+    assert ddocs.install(main, sentinel_db) == []  # same content: nothing written
+    rev = main.get("_design/sentinel")["_rev"]
+    edited = main.get("_design/sentinel")
+    edited["views"]["lookups"]["map"] = "function (doc) {}"
+    main.put(edited)
+    assert ddocs.install(main, sentinel_db) == ["_design/sentinel"]  # someone changed it: restored
+    assert main.get("_design/sentinel")["views"]["lookups"]["map"] != "function (doc) {}"
+    assert main.get("_design/sentinel")["_rev"] != rev
+
+
+def test_every_ddoc_folder_says_where_it_belongs_and_has_map_functions():
+    for database, ddoc in ddocs.all_ddocs():
+        assert database in ("main", "sentinel")
+        assert ddoc["views"] and all(v["map"].startswith("function") for v in ddoc["views"].values())
