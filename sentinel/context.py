@@ -224,11 +224,6 @@ class Context:
         recorded = self.info.get("transitions")
         return isinstance(recorded, dict) and bool(recorded.get(name))
 
-    def run_record(self, name: str) -> dict[str, Any] | None:
-        recorded = self.info.get("transitions")
-        record = recorded.get(name) if isinstance(recorded, dict) else None
-        return record if isinstance(record, dict) else None
-
     def load(self, doc_id: str) -> Doc | None:
         return self.batch.load(doc_id)
 
