@@ -269,11 +269,13 @@ class CouchDB:
         wait: float,
         heartbeat_ms: int = 1000,
         should_stop: Callable[[], bool] = lambda: False,
+        include_docs: bool = False,
     ) -> ChangesPage:
         """The next changes after `since`, at most `limit`, waiting up to `wait` seconds for the first one.
 
         Returns at once when changes are there. When none come within `wait` seconds, or `should_stop()`
-        turns true while waiting, returns an empty page with `last_seq == since`.
+        turns true while waiting, returns an empty page with `last_seq == since`. With `include_docs`
+        each row carries the document's current revision (saves reading them again).
         """
         if wait <= 0:  # a plain request: a long-poll with a heartbeat would never end by itself
             data = self.server.request(
@@ -287,6 +289,7 @@ class CouchDB:
             "limit": limit,
             "heartbeat": heartbeat_ms,
             "timeout": max(int(wait * 1000), 1),
+            "include_docs": "true" if include_docs else "false",
         }
         read_timeout = max(3 * heartbeat_ms / 1000, 10.0)
         deadline = time.monotonic() + wait
@@ -310,6 +313,11 @@ class CouchDB:
             raise TransientError(f"{self.name}/_changes: {type(exc).__name__}: {exc}") from exc
         try:
             data = json.loads(body)
+        except RecursionError:
+            if not include_docs:
+                raise
+            # a document nested too deeply for Python: take the page without documents instead
+            return self.changes(since, limit, wait, heartbeat_ms, should_stop, include_docs=False)
         except ValueError as exc:
             raise TransientError(f"{self.name}/_changes: truncated answer ({len(body)} bytes)") from exc
         results = [row for row in data.get("results", []) if isinstance(row, dict) and "id" in row]

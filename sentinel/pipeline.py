@@ -55,11 +55,20 @@ class Change:
     seq: Any = None
     rev: str | None = None
     deleted: bool = False
+    doc: Doc | None = None  # the document as the feed sent it (include_docs), if it did
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Change":
         changes = row.get("changes") or [{}]
-        return cls(id=row["id"], seq=row.get("seq"), rev=changes[0].get("rev"), deleted=bool(row.get("deleted")))
+        doc = row.get("doc")
+        usable = isinstance(doc, dict) and doc.get("_id") == row["id"] and not doc.get("_deleted")
+        return cls(
+            id=row["id"],
+            seq=row.get("seq"),
+            rev=changes[0].get("rev"),
+            deleted=bool(row.get("deleted")),
+            doc=doc if usable else None,
+        )
 
 
 @dataclass
@@ -189,6 +198,8 @@ class Pipeline:
                 docs[change.id] = echo[0]
                 if echo[1] is not None:
                     infos[change.id] = echo[1]
+            elif change.doc is not None:  # sent with the feed
+                docs[change.id] = change.doc
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
         self._observe(docs.values())
         self.cache.forget(i for i in live if i not in docs)  # deleted meanwhile

@@ -152,7 +152,7 @@ class Runner:
         self._retry_parked_if_due()
         since = self.checkpoint.value
         started = time.monotonic()
-        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self._interrupted)
+        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self._interrupted, True)
         if not page.results or self._interrupted():  # paused or stopped while waiting: leave it unprocessed
             return None
         changes = [Change.from_row(row) for row in page.results]
