@@ -41,6 +41,7 @@ PARKED_CHECK_SECONDS = 30.0
 BACKLOG_COUNT_SECONDS = 10.0
 BACKLOG_COUNT_CAP = 5000  # counting further would cost more than it tells (logged as ">5000")
 CONFLICT_ROUNDS = 5
+UNEXPECTED_ERROR_MAX_PAUSE = 60.0
 
 
 def utc_now() -> datetime:
@@ -133,12 +134,22 @@ class Runner:
         self.loop()
 
     def loop(self) -> None:
+        """Run `step()` until stopped. Nothing but a stop ends it: an unexpected error (a 401 after a
+        password change, a bug) is logged and the step retried after a growing pause; the checkpoint
+        only moves after a batch succeeds, so nothing is skipped."""
+        failures = 0
         while not self.stop_event.is_set():
             try:
                 self.step()
+                failures = 0
             except TransientError:
                 if not self.stop_event.is_set():  # retry() only gives up when stopping
                     raise
+            except Exception:
+                failures += 1
+                pause = min(2.0**failures, UNEXPECTED_ERROR_MAX_PAUSE)
+                log.exception("Unexpected error (%d in a row); trying again in %.0fs", failures, pause)
+                self.stop_event.wait(pause)
         log.info("Stopped at seq %s", self.checkpoint.value)
 
     def step(self) -> BatchOutcome | None:

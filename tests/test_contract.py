@@ -1,6 +1,8 @@
 """The infodoc and checkpoint contract other tools rely on (CHT's waitForSentinel, getInfoDoc)."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -216,3 +218,30 @@ def test_a_parked_error_is_cleared_when_the_document_is_processed_successfully(m
     _process(main, sentinel_db, [], {"d1"})
     assert sentinel_db.get("sentinel-error:d1") is None
     assert sentinel_db.get("d1-info")["transitions"] == {}
+
+
+def test_an_unexpected_error_in_the_loop_is_logged_and_the_loop_goes_on(main, hierarchy, make_runner, monkeypatch, caplog):
+    runner = make_runner(CLINICS_AND_SENT_BY)
+    real_save = runner.checkpoint.save
+    calls = []
+
+    def save_fails_once(value):
+        calls.append(value)
+        if len(calls) == 1:
+            raise RuntimeError("permission denied, say")
+        return real_save(value)
+
+    monkeypatch.setattr(runner.checkpoint, "save", save_fails_once)
+    monkeypatch.setattr("sentinel.runner.UNEXPECTED_ERROR_MAX_PAUSE", 0.1)
+    main.put(report("r1", **{"from": "+254700000001"}))
+    thread = threading.Thread(target=runner.loop)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not caught_up(runner) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+        thread.join(10)
+    assert "Unexpected error (1 in a row)" in caplog.text
+    assert main.get("r1")["sent_by"] == "Chloe CHW" and caught_up(runner)
