@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
 
 from sentinel.couch import CouchDB, CouchServer
+from sentinel.docs import clone
 from sentinel.runner import Runner
 
 # CHT's test hierarchy: district_hospital > health_center > clinic, each with a person contact.
@@ -62,3 +67,64 @@ def new_runner(server: CouchServer, main: CouchDB, **kwargs: Any) -> Runner:
     runner = Runner(server, main.name, **kwargs)
     runner.setup()
     return runner
+
+
+# --- a "world": many cases seeded into one database that Sentinel processes once ---------------------
+# Each `drain` costs a fraction of a second, so table-driven transition tests seed all their documents
+# first, let Sentinel process them together, then read each outcome.
+
+NOW = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+NOW_ISO = "2024-01-02T03:04:05.678Z"
+
+
+def without_rev(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "_rev"}
+
+
+@dataclass
+class World:
+    main: CouchDB
+    sentinel: CouchDB
+    revs: dict[str, str]  # the rev each seeded doc had when Sentinel saw it
+    name: str = ""
+
+    def doc(self, seeded: dict[str, Any]) -> dict[str, Any]:
+        return without_rev(self.main.get(seeded["_id"]))
+
+    def rev(self, seeded: dict[str, Any]) -> str:
+        return self.main.get(seeded["_id"])["_rev"]
+
+    def unchanged(self, seeded: dict[str, Any]) -> bool:
+        return self.rev(seeded) == self.revs[seeded["_id"]]
+
+    def info(self, seeded: dict[str, Any]) -> dict[str, Any]:
+        return self.sentinel.get(f"{seeded['_id']}-info")
+
+
+@contextmanager
+def processed(
+    pouchdb: Any,
+    settings: dict[str, Any],
+    docs: list[dict[str, Any]],
+    prepare: Callable[..., None] | None = None,
+    name: str = "",
+) -> Iterator[World]:
+    """Fresh databases holding `docs` (after `prepare(main, sentinel, revs)`), processed by Sentinel at NOW."""
+    server = CouchServer(pouchdb.url)
+    main = server.db(f"medic-{uuid.uuid4().hex[:10]}")
+    sentinel = server.db(f"{main.name}-sentinel")
+    main.create()
+    sentinel.create()
+    try:
+        put_settings(main, settings)
+        copies = [clone(d) for d in docs]
+        assert not [r for r in main.bulk_docs(copies) if r.get("error")]
+        revs = {d["_id"]: d["_rev"] for d in copies}
+        if prepare is not None:
+            prepare(main, sentinel, revs)
+        drain(new_runner(server, main, clock=lambda: NOW))
+        yield World(main, sentinel, revs, name)
+    finally:
+        main.delete()
+        sentinel.delete()
+        server.close()

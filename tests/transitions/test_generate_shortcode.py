@@ -7,23 +7,21 @@ processed world runs once per transition name.
 """
 from __future__ import annotations
 
-import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.docs import clone
 from sentinel.ids import is_valid_id
 
-from ..support import drain, new_runner, put_settings, report
+from ..support import (
+    NOW_ISO,
+    drain,
+    processed,
+    report,
+    without_rev,
+)
 
-NOW = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-NOW_ISO = "2024-01-02T03:04:05.678Z"
 NAMES = ("generate_shortcode_on_contacts", "generate_patient_id_on_people")
 
 CONTACT_TYPES = [
@@ -67,53 +65,10 @@ def seed(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-@dataclass
-class World:
-    name: str
-    main: CouchDB
-    sentinel: CouchDB
-    revs: dict[str, str]
-
-    def doc(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return without_rev(self.main.get(seeded["_id"]))
-
-    def rev(self, seeded: dict[str, Any]) -> str:
-        return self.main.get(seeded["_id"])["_rev"]
-
-    def unchanged(self, seeded: dict[str, Any]) -> bool:
-        return self.rev(seeded) == self.revs[seeded["_id"]]
-
-    def info(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return self.sentinel.get(f"{seeded['_id']}-info")
-
-
-@contextmanager
-def processed(pouchdb: Any, name: str, settings: dict[str, Any], docs: list[dict[str, Any]]) -> Iterator[World]:
-    server = CouchServer(pouchdb.url)
-    main = server.db(f"medic-{uuid.uuid4().hex[:10]}")
-    sentinel = server.db(f"{main.name}-sentinel")
-    main.create()
-    sentinel.create()
-    try:
-        put_settings(main, settings)
-        copies = [clone(d) for d in docs]
-        assert not [r for r in main.bulk_docs(copies) if r.get("error")]
-        drain(new_runner(server, main, clock=lambda: NOW))
-        yield World(name, main, sentinel, {d["_id"]: d["_rev"] for d in copies})
-    finally:
-        main.delete()
-        sentinel.delete()
-        server.close()
-
-
 @pytest.fixture(scope="module", params=NAMES)
 def world(request, pouchdb):
-    with processed(pouchdb, request.param, settings(request.param), SEEDED) as processed_world:
+    with processed(pouchdb, settings(request.param), SEEDED, name=request.param) as processed_world:
         yield processed_world
-
-
-def without_rev(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "_rev"}
 
 
 def generation(rev: str) -> int:

@@ -9,22 +9,19 @@ Most cases are documents seeded (`seed`) into one database that Sentinel process
 """
 from __future__ import annotations
 
-import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.docs import clone
+from ..support import (
+    NOW,
+    NOW_ISO,
+    drain,
+    processed,
+    report,
+)
 
-from ..support import drain, new_runner, put_settings, report
-
-NOW = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-NOW_ISO = "2024-01-02T03:04:05.678Z"
 EARLIER = "2023-12-31T10:00:00.000Z"
 SETTINGS = {"transitions": {"resolve_pending": True}}
 CONTACT = {"_id": "chw", "parent": {"_id": "clinic"}}
@@ -60,49 +57,10 @@ def seeded_report(doc_id: str, **extra: Any) -> dict[str, Any]:
     return seed(report(doc_id, contact=CONTACT, **extra))
 
 
-@dataclass
-class World:
-    main: CouchDB
-    sentinel: CouchDB
-    revs: dict[str, str]
-
-    def doc(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return without_rev(self.main.get(seeded["_id"]))
-
-    def unchanged(self, seeded: dict[str, Any]) -> bool:
-        return self.main.get(seeded["_id"])["_rev"] == self.revs[seeded["_id"]]
-
-    def info(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return self.sentinel.get(f"{seeded['_id']}-info")
-
-
-@contextmanager
-def processed(pouchdb: Any, settings: dict[str, Any], docs: list[dict[str, Any]]) -> Iterator[World]:
-    server = CouchServer(pouchdb.url)
-    main = server.db(f"medic-{uuid.uuid4().hex[:10]}")
-    sentinel = server.db(f"{main.name}-sentinel")
-    main.create()
-    sentinel.create()
-    try:
-        put_settings(main, settings)
-        copies = [clone(d) for d in docs]
-        assert not [r for r in main.bulk_docs(copies) if r.get("error")]
-        drain(new_runner(server, main, clock=lambda: NOW))
-        yield World(main, sentinel, {d["_id"]: d["_rev"] for d in copies})
-    finally:
-        main.delete()
-        sentinel.delete()
-        server.close()
-
-
 @pytest.fixture(scope="module")
 def world(pouchdb):
     with processed(pouchdb, SETTINGS, SEEDED) as processed_world:
         yield processed_world
-
-
-def without_rev(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "_rev"}
 
 
 # --- tasks -----------------------------------------------------------------------------------------

@@ -10,21 +10,22 @@ per-test fixtures.
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.docs import clone
-
-from ..support import CHW, CLINIC, HC_PERSON, HIERARCHY, drain, new_runner, put_settings, report
-
-NOW = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-NOW_ISO = "2024-01-02T03:04:05.678Z"
+from ..support import (
+    CHW,
+    CLINIC,
+    HC_PERSON,
+    HIERARCHY,
+    NOW,
+    NOW_ISO,
+    drain,
+    processed,
+    report,
+)
 
 UNKNOWN_PHONE = "+254799999999"
 NOT_FOUND_TEXT = "Your phone number is not registered."  # messages.generic.sys.facility_not_found
@@ -71,52 +72,10 @@ def seed(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-@dataclass
-class World:
-    main: CouchDB
-    sentinel: CouchDB
-    revs: dict[str, str]  # the rev each seeded doc had when Sentinel saw it
-
-    def doc(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return without_rev(self.main.get(seeded["_id"]))
-
-    def unchanged(self, seeded: dict[str, Any]) -> bool:
-        return self.main.get(seeded["_id"])["_rev"] == self.revs[seeded["_id"]]
-
-    def info(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return self.sentinel.get(f"{seeded['_id']}-info")
-
-
-@contextmanager
-def processed(pouchdb: Any, settings: dict[str, Any], docs: list[dict[str, Any]], prepare: Callable[..., None] | None = None) -> Iterator[World]:
-    server = CouchServer(pouchdb.url)
-    main = server.db(f"medic-{uuid.uuid4().hex[:10]}")
-    sentinel = server.db(f"{main.name}-sentinel")
-    main.create()
-    sentinel.create()
-    try:
-        put_settings(main, settings)
-        copies = [clone(d) for d in docs]
-        assert not [r for r in main.bulk_docs(copies) if r.get("error")]
-        revs = {d["_id"]: d["_rev"] for d in copies}
-        if prepare is not None:
-            prepare(main, sentinel, revs)
-        drain(new_runner(server, main, clock=lambda: NOW))
-        yield World(main, sentinel, revs)
-    finally:
-        main.delete()
-        sentinel.delete()
-        server.close()
-
-
 @pytest.fixture(scope="module")
 def world(pouchdb):
     with processed(pouchdb, SETTINGS, [*HIERARCHY, TRANSLATIONS, *SEEDED]) as processed_world:
         yield processed_world
-
-
-def without_rev(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "_rev"}
 
 
 def not_found_task(to: str, text: str) -> dict[str, Any]:

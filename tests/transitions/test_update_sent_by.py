@@ -8,22 +8,23 @@ Most cases are documents seeded (`seed`) into one database that Sentinel process
 """
 from __future__ import annotations
 
-import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.docs import clone
+from sentinel.couch import CouchDB
 
-from ..support import CHW, CLINIC, HIERARCHY, drain, new_runner, put_settings, report
+from ..support import (
+    CHW,
+    CLINIC,
+    HIERARCHY,
+    NOW_ISO,
+    drain,
+    processed,
+    report,
+)
 
-NOW = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-NOW_ISO = "2024-01-02T03:04:05.678Z"
 SETTINGS = {"transitions": {"update_sent_by": True}}
 UNKNOWN_PHONE = "+254799999999"
 SHARED_PHONE = "+254711000000"
@@ -40,44 +41,6 @@ INFODOCS: dict[str, dict[str, Any]] = {}  # id -> update_sent_by record to put i
 def seed(doc: dict[str, Any]) -> dict[str, Any]:
     SEEDED.append(doc)
     return doc
-
-
-@dataclass
-class World:
-    main: CouchDB
-    sentinel: CouchDB
-    revs: dict[str, str]
-
-    def doc(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return without_rev(self.main.get(seeded["_id"]))
-
-    def unchanged(self, seeded: dict[str, Any]) -> bool:
-        return self.main.get(seeded["_id"])["_rev"] == self.revs[seeded["_id"]]
-
-    def info(self, seeded: dict[str, Any]) -> dict[str, Any]:
-        return self.sentinel.get(f"{seeded['_id']}-info")
-
-
-@contextmanager
-def processed(pouchdb: Any, settings: dict[str, Any], docs: list[dict[str, Any]], prepare: Callable[..., None] | None = None) -> Iterator[World]:
-    server = CouchServer(pouchdb.url)
-    main = server.db(f"medic-{uuid.uuid4().hex[:10]}")
-    sentinel = server.db(f"{main.name}-sentinel")
-    main.create()
-    sentinel.create()
-    try:
-        put_settings(main, settings)
-        copies = [clone(d) for d in docs]
-        assert not [r for r in main.bulk_docs(copies) if r.get("error")]
-        revs = {d["_id"]: d["_rev"] for d in copies}
-        if prepare is not None:
-            prepare(main, sentinel, revs)
-        drain(new_runner(server, main, clock=lambda: NOW))
-        yield World(main, sentinel, revs)
-    finally:
-        main.delete()
-        sentinel.delete()
-        server.close()
 
 
 def revise_and_write_infodocs(main: CouchDB, sentinel: CouchDB, revs: dict[str, str]) -> None:
@@ -99,10 +62,6 @@ def revise_and_write_infodocs(main: CouchDB, sentinel: CouchDB, revs: dict[str, 
 def world(pouchdb):
     with processed(pouchdb, SETTINGS, [*HIERARCHY, *SEEDED], prepare=revise_and_write_infodocs) as processed_world:
         yield processed_world
-
-
-def without_rev(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "_rev"}
 
 
 def revised(doc: dict[str, Any], **earlier_run: Any) -> dict[str, Any]:
