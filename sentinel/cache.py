@@ -125,9 +125,3 @@ class LookupCache:
                 stale = self._keys.pop(key, None)
                 if stale is not None:
                     self._unlink(key, [i for i in stale if i != doc_id])
-
-    def clear(self) -> None:
-        self._docs.clear()
-        self._keys.clear()
-        self._keys_by_id.clear()
-        self._doc_keys.clear()

@@ -18,7 +18,7 @@ from .couch import CouchServer, redact
 from .errors import ConfigError, SentinelError, TransientError
 from .parking import ParkedErrors
 from .runner import DEFAULT_BATCH_SIZE, Runner, utc_now
-from .scheduler import JobEnv, Scheduler, run_jobs
+from .scheduler import Scheduler, run_jobs
 from .settings import SettingsStore, build, read_settings_file
 
 log = logging.getLogger("sentinel")
@@ -62,15 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         server, db = connect(args)
         log.info("Sentinel starting on %s", redact(couch_url(args)))
         runner = Runner(server, db, batch_size=args.batch_size)
-        scheduler = Scheduler(
-            JobEnv(
-                runner.main,
-                runner.sentinel,
-                settings=lambda: runner.current[0] if runner.current else None,
-                config_error=lambda: runner.config_error,
-            ),
-            clock=utc_now,
-        )
+        scheduler = Scheduler(runner.job_env(), clock=utc_now)
         install_signal_handlers(runner, scheduler)
         try:
             runner.setup()
@@ -193,13 +185,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     server, db = connect(args)
     runner = Runner(server, db)
     runner.reload_settings()
-    env = JobEnv(
-        runner.main,
-        runner.sentinel,
-        settings=lambda: runner.current[0] if runner.current else None,
-        config_error=lambda: runner.config_error,
-    )
-    outcome = run_jobs(env, now)
+    outcome = run_jobs(runner.job_env(), now)
     failed = {name: error for name, error in outcome.items() if error}
     print(f"ran {len(outcome)} scheduled job(s) as of {now.isoformat()}: {len(failed)} failed")
     for name, error in failed.items():

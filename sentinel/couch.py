@@ -281,8 +281,7 @@ class CouchDB:
             data = self.server.request(
                 "GET", f"{self._path}/_changes", params={"since": _param(since), "limit": limit}, what=f"{self.name}/_changes"
             )
-            results = [row for row in data.get("results", []) if isinstance(row, dict) and "id" in row]
-            return ChangesPage(results, data.get("last_seq", since) or since, data.get("pending"))
+            return _page(data, since)
         params = {
             "feed": "longpoll",
             "since": _param(since),
@@ -320,11 +319,7 @@ class CouchDB:
             return self.changes(since, limit, wait, heartbeat_ms, should_stop, include_docs=False)
         except ValueError as exc:
             raise TransientError(f"{self.name}/_changes: truncated answer ({len(body)} bytes)") from exc
-        results = [row for row in data.get("results", []) if isinstance(row, dict) and "id" in row]
-        last_seq = data.get("last_seq", since)
-        if last_seq is None:
-            last_seq = results[-1].get("seq", since) if results else since
-        return ChangesPage(results, last_seq, data.get("pending"))
+        return _page(data, since)
 
     def count_changes_since(self, since: Any, cap: int = 100_000) -> tuple[int, bool]:
         """How many changes follow `since` (CouchDB's `pending` when given, else counted page by page).
@@ -350,6 +345,15 @@ class CouchDB:
                 return count, True
             cursor = page.get("last_seq")
         return count, False
+
+
+def _page(data: dict[str, Any], since: Any) -> ChangesPage:
+    """A changes answer as a page; rows without an id (a trailing `{last_seq}` line) are dropped."""
+    results = [row for row in data.get("results", []) if isinstance(row, dict) and "id" in row]
+    last_seq = data.get("last_seq")
+    if last_seq is None:  # CouchDB's seq_interval can leave it out
+        last_seq = results[-1].get("seq", since) if results else since
+    return ChangesPage(results, last_seq if last_seq is not None else since, data.get("pending"))
 
 
 _JSON_PARAMS = {"key", "startkey", "endkey", "start_key", "end_key"}

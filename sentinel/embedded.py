@@ -8,7 +8,6 @@ and stops it. Started with `--unhandled-rejections=warn`: without it one unsuppo
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import signal
 import socket
@@ -93,6 +92,3 @@ class PouchDBServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def node_available() -> bool:
-    return shutil.which("node") is not None and os.access(POUCHDB_SERVER_BIN, os.R_OK)

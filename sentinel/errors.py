@@ -58,8 +58,4 @@ class Conflict(CouchError):
 
 
 class TransitionError(SentinelError):
-    """A transition failed on a document; `code` is what goes into doc.errors."""
-
-    def __init__(self, message: str, code: str | None = None):
-        self.code = code
-        super().__init__(message)
+    """A transition failed on a document. Recorded as CHT does: `{code: "<name>_error'", message}`."""

@@ -80,6 +80,13 @@ class BatchOutcome:
     requeue: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
 
+    def absorb(self, other: "BatchOutcome") -> None:
+        """Add the work of another pass (a re-run, one change of a serial fallback) to this one."""
+        self.processed += other.processed
+        self.written += other.written
+        self.ran += other.ran
+        self.failed += other.failed
+
 
 class RecentWrites:
     """The last documents (and infodocs) we wrote, so the feed's echo of our own write costs no read.

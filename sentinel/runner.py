@@ -30,6 +30,7 @@ from .errors import ConfigError, TransientError
 from .parking import ParkedErrors
 from .pipeline import BatchOutcome, Change, Pipeline, RecentWrites
 from .retry import make_retry
+from .scheduler import JobEnv
 from .settings import SETTINGS_DOC_ID, TRANSLATIONS_PREFIX, Settings, SettingsStore, build
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,15 @@ class Runner:
         self._next_parked_check = 0.0
         self._next_settings_poll = 0.0
         self._backlog: tuple[float, int | None, bool] = (0.0, None, True)
+
+    def job_env(self) -> JobEnv:
+        """What scheduled jobs see: the databases and, at call time, the settings in force."""
+        return JobEnv(
+            self.main,
+            self.sentinel,
+            settings=lambda: self.current[0] if self.current else None,
+            config_error=lambda: self.config_error,
+        )
 
     # --- control -----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -188,10 +198,7 @@ class Runner:
                 break
             log.info("Re-running %d changes after conflicting edits", len(outcome.requeue))
             again = self._process_or_serially(outcome.requeue, settings, transitions, now)
-            outcome.processed += again.processed
-            outcome.written += again.written
-            outcome.ran += again.ran
-            outcome.failed += again.failed
+            outcome.absorb(again)
             outcome.requeue = again.requeue
         outcome.failed += [(c, "documents kept conflicting with other writers") for c in outcome.requeue]
         outcome.requeue = []
@@ -220,10 +227,7 @@ class Runner:
             except Exception as exc:
                 total.failed.append((change, f"{type(exc).__name__}: {exc}"))
                 continue
-            total.processed += one.processed
-            total.written += one.written
-            total.ran += one.ran
-            total.failed += one.failed
+            total.absorb(one)
             total.requeue += one.requeue
         return total
 

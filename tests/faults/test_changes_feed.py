@@ -68,26 +68,24 @@ def test_a_changes_stream_dropped_mid_body_is_a_transient_error(stub, couch):
         couch.db(DB).changes("0", limit=10, wait=5.0, heartbeat_ms=100)
 
 
-def test_a_changes_answer_shorter_than_its_content_length_is_a_transient_error():
-    body = b'{"results":[{"seq":1,"id":"a","changes":[{"rev":"1-a"}]}],"last_seq":1}'
-    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (len(body) + 500) + body[:30]
+CHANGES_BODY = b'{"results":[{"seq":1,"id":"a","changes":[{"rev":"1-a"}]}],"last_seq":1}'
+ALL_DOCS_BODY = b'{"total_rows":2,"rows":[{"id":"a","key":"a","value":{"rev":"1-a"},"doc":{"_id":"a","_rev":"1-a"}}]}'
+
+
+@pytest.mark.parametrize(
+    "body, cut_at, request_it",
+    [
+        pytest.param(CHANGES_BODY, 30, lambda db: db.changes("0", limit=10, wait=2.0), id="changes"),
+        pytest.param(ALL_DOCS_BODY, 40, lambda db: db.all_docs(["a"]), id="all_docs"),
+    ],
+)
+def test_an_answer_shorter_than_its_content_length_is_a_transient_error(body, cut_at, request_it):
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (len(body) + 500) + body[:cut_at]
     with RawServer(answer) as raw:
         client = CouchServer(raw.url)
         try:
             with pytest.raises(TransientError):
-                client.db(DB).changes("0", limit=10, wait=2.0)
-        finally:
-            client.close()
-
-
-def test_an_answer_shorter_than_its_content_length_is_a_transient_error():
-    body = b'{"total_rows":2,"rows":[{"id":"a","key":"a","value":{"rev":"1-a"},"doc":{"_id":"a","_rev":"1-a"}}]}'
-    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (len(body) + 500) + body[:40]
-    with RawServer(answer) as raw:
-        client = CouchServer(raw.url)
-        try:
-            with pytest.raises(TransientError):
-                client.db(DB).all_docs(["a"])
+                request_it(client.db(DB))
         finally:
             client.close()
 
