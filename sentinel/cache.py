@@ -16,30 +16,13 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Iterable
+from typing import Iterable
 
 from .docs import Doc
+from .lookups import Key, keys_of
 
 MAX_DOCS = 5000
 MAX_KEYS = 20000
-
-Key = tuple[str, Any]  # ("phone", "+2547...") | ("shortcode", "12345") | ("external", "RC1")
-
-
-def lookup_keys(doc: Doc) -> list[Key]:
-    """The lookups a document answers: its phone, its short codes, its upper-cased rc_code."""
-    keys: list[Key] = []
-    if doc.get("phone"):
-        keys.append(("phone", str(doc["phone"])))
-    for field in ("patient_id", "place_id"):
-        value = doc.get(field)
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
-            keys.append(("shortcode", str(value)))
-            keys.append(("shortcode", value))  # reports may refer to a code as a number
-    if doc.get("rc_code"):
-        keys.append(("external", str(doc["rc_code"]).upper()))
-    return keys
-
 
 class LookupCache:
     def __init__(self, max_docs: int = MAX_DOCS, max_keys: int = MAX_KEYS):
@@ -61,7 +44,7 @@ class LookupCache:
     def put_doc(self, doc: Doc) -> None:
         self._docs[doc["_id"]] = json.dumps(doc, separators=(",", ":")).encode()
         self._docs.move_to_end(doc["_id"])
-        self._doc_keys[doc["_id"]] = frozenset(lookup_keys(doc))
+        self._doc_keys[doc["_id"]] = frozenset(keys_of(doc))
         while len(self._docs) > self.max_docs:
             old, _ = self._docs.popitem(last=False)
             self._doc_keys.pop(old, None)
@@ -103,7 +86,7 @@ class LookupCache:
         Only keys the document gained or lost are affected; when its previous keys are unknown, every
         lookup that involved it is forgotten as well.
         """
-        new = frozenset(lookup_keys(doc))
+        new = frozenset(keys_of(doc))
         old = self._doc_keys.get(doc["_id"])
         if old is None:
             self.forget([doc["_id"]])

@@ -8,8 +8,9 @@ only slower.
 
 `Context` is the per-document view handed to `filter`/`run`: the batch plus the document's infodoc.
 
-Reads:  the main database (`_all_docs`, the view `sentinel/lookups` for contacts by phone, short
-        code or rc_code, and the id generator's `shortcode-id-length` doc).
+Reads:  the main database (`_all_docs`, the id generator's `shortcode-id-length` doc) and Sentinel's
+        lookup index (`lookups.LookupIndex`, in the sentinel database) for contacts by phone, short
+        code or rc_code and for codes in use.
 Writes: nothing; `stage()` records documents for the pipeline to save with one `_bulk_docs`.
 """
 from __future__ import annotations
@@ -18,25 +19,22 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from . import lineage
-from .cache import Key, LookupCache
+from .cache import LookupCache
 from .couch import CouchDB
 from .docs import Doc, is_report, patient_ref, place_ref
 from .ids import ShortcodePool
+from .lookups import Key, LookupIndex, keys_of, make_key
 from .settings import Settings
 
-DDOC = "sentinel"  # our design document in the main database (ddocs/sentinel)
-LOOKUPS_VIEW = "lookups"  # ['phone', p], ['shortcode', c], ['external', RC], ['code', c]: see its map.js
 MAX_LINEAGE_ROUNDS = 8
 
 
-def _view_key(value: Any) -> Any:
-    """Only strings and numbers can be view keys we look up; anything else matches nothing."""
-    return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
-
-
 class BatchContext:
-    def __init__(self, main: CouchDB, settings: Settings, now: datetime, cache: LookupCache | None = None):
+    def __init__(
+        self, main: CouchDB, index: LookupIndex, settings: Settings, now: datetime, cache: LookupCache | None = None
+    ):
         self.main = main
+        self.index = index
         self.cache = cache if cache is not None else LookupCache()
         self.settings = settings
         self.now = now
@@ -44,7 +42,7 @@ class BatchContext:
         self._missing: set[str] = set()
         self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
-        self.shortcodes = ShortcodePool(main)
+        self.shortcodes = ShortcodePool(main, self.codes_in_use)
 
     # --- the in-memory copies -------------------------------------------------------------------
     def add(self, docs: Iterable[Doc]) -> None:
@@ -93,73 +91,83 @@ class BatchContext:
     def prefetch(self, docs: list[Doc]) -> None:
         """Resolve every report's subject at once, then load all lineage, in a few bulk requests."""
         reports = [d for d in docs if is_report(d)]
-        codes = {_view_key(patient_ref(d)) for d in reports} | {_view_key(place_ref(d)) for d in reports}
-        codes.discard(None)
-        self._prefetch([("shortcode", c) for c in codes])
-        subjects = [s for s in (self.subject_uuid(c) for c in codes) if s]
+        refs = [patient_ref(d) for d in reports] + [place_ref(d) for d in reports]
+        self._prefetch([k for k in (make_key("shortcode", r) for r in refs) if k])
+        subjects = [s for s in (self.subject_uuid(r) for r in dict.fromkeys(r for r in refs if isinstance(r, str))) if s]
         self.load_many(subjects)
         self.complete_lineage([*docs, *(self._docs[s] for s in subjects if s in self._docs)])
 
     def prefetch_references(self, kind: str, values: Iterable[Any]) -> None:
         """Look up many `contacts_by_reference` keys in one request (transitions' `prefetch` hooks use this)."""
-        self._prefetch([(kind, v) for v in map(_view_key, values) if v is not None])
+        self._prefetch([k for k in (make_key(kind, v) for v in values) if k])
 
     def prefetch_phones(self, phones: Iterable[Any]) -> None:
         """Look up many senders in `contacts_by_phone` in one request, and load their lineage."""
-        keys = [("phone", str(p)) for p in map(_view_key, phones) if p is not None]
+        keys = [k for k in (make_key("phone", p) for p in phones) if k]
         self._prefetch(keys)
         self.complete_lineage([self._docs[i] for k in keys for i in self._lookups.get(k, []) if i in self._docs])
 
     def _prefetch(self, keys: list[Key]) -> None:
-        """Answer lookups from the cross-batch cache, the rest with one query of the `lookups` view."""
-        to_query: dict[Key, list[str]] = {}
+        """Answer lookups from the cross-batch cache, the rest from the lookup index in one read.
+
+        The index gives candidates; only those whose current version has the key are kept (see
+        `lookups`), in id order like a view, and the others are dropped from the index.
+        """
+        to_read: list[Key] = []
         for key in dict.fromkeys(keys):
             if key in self._lookups:
                 continue
             cached = self.cache.get_key(key)
             if cached is None:
-                to_query[key] = []
+                to_read.append(key)
             else:
                 self._lookups[key] = cached
                 self.load_many(cached)
-        if not to_query:
+        if not to_read:
             return
-        for row in self.main.view(DDOC, LOOKUPS_VIEW, keys=[list(k) for k in to_query], include_docs=True):
-            key = tuple(row.get("key") or ())
-            if key in to_query and row.get("id"):
-                to_query[key].append(row["id"])
-            doc = row.get("doc")
-            if isinstance(doc, dict) and doc["_id"] not in self._docs:
-                self.add([doc])
-                self.cache.put_doc(doc)
-        for key, ids in to_query.items():
-            self._lookups[key] = ids
-            self.cache.put_key(key, ids)
+        candidates = self.index.candidates(to_read)
+        self.load_many(i for ids in candidates.values() for i in ids)
+        for key, ids in candidates.items():
+            matching = []
+            for doc_id in ids:
+                doc = self._docs.get(doc_id)
+                if doc is not None and key in keys_of(doc):
+                    matching.append(doc_id)
+                else:
+                    self.index.drop(key, doc_id)
+            self._lookups[key] = matching
+            if key[0] != "code":
+                self.cache.put_key(key, matching)
+
+    def codes_in_use(self, codes: list[str]) -> set[str]:
+        """Which of `codes` some document has as patient_id, place_id or case_id (for the id generator).
+
+        Every index entry counts, even one a newer version may have dropped: never hand out a code twice.
+        """
+        found = self.index.candidates([("code", c) for c in codes])
+        return {key[1] for key, ids in found.items() if ids}
 
     # --- lookups for transitions -----------------------------------------------------------------
     def subject_uuid(self, ref: Any) -> str | None:
         """CHT: a patient/place reference is a shortcode if one matches, else taken as a doc `_id`."""
-        key = _view_key(ref)
+        key = make_key("shortcode", ref)
         if key is None:
             return None
-        self._prefetch([("shortcode", key)])
-        ids = self._lookups.get(("shortcode", key)) or []
-        return ids[0] if ids else (key if isinstance(key, str) else None)
+        self._prefetch([key])
+        ids = self._lookups.get(key) or []
+        return ids[0] if ids else (ref if isinstance(ref, str) else None)
 
     def contacts_by_phone(self, phone: Any) -> list[Doc]:
-        """Contacts whose `phone` is `phone` (as a string), in view order."""
-        key = _view_key(phone)
-        if key is None:
-            return []
-        self._prefetch([("phone", str(key))])
-        return [self._docs[i] for i in self._lookups.get(("phone", str(key)), []) if i in self._docs]
+        """Contacts whose `phone` is `phone` (as a string), in id order."""
+        return self.contacts_by_reference("phone", phone)
 
     def contacts_by_reference(self, kind: str, value: Any) -> list[Doc]:
-        key = _view_key(value)
+        """Contacts by "phone", "shortcode" (patient_id/place_id) or "external" (rc_code), in id order."""
+        key = make_key(kind, value)
         if key is None:
             return []
-        self._prefetch([(kind, key)])
-        return [self._docs[i] for i in self._lookups.get((kind, key), []) if i in self._docs]
+        self._prefetch([key])
+        return [self._docs[i] for i in self._lookups.get(key, []) if i in self._docs]
 
     def hydrated(self, doc: Doc) -> Doc:
         """A hydrated deep copy of `doc` (contact, parents, their contacts, patient and place)."""
@@ -186,6 +194,14 @@ class BatchContext:
         self._docs[doc["_id"]] = doc
         self._missing.discard(doc["_id"])
         self._staged.setdefault(doc["_id"], set()).add(origin)
+        self.index.observe([doc])
+        keys = keys_of(doc)
+        for key in keys:  # later lookups in this batch find it (and stop finding it under old keys)
+            if key in self._lookups and doc["_id"] not in self._lookups[key]:
+                self._lookups[key] = sorted([*self._lookups[key], doc["_id"]])
+        for key, ids in self._lookups.items():
+            if doc["_id"] in ids and key not in keys:
+                self._lookups[key] = [i for i in ids if i != doc["_id"]]
 
     def staged(self) -> list[tuple[Doc, set[str]]]:
         """Documents to write, each with the ids of the changes that staged it."""

@@ -227,6 +227,14 @@ class CouchDB:
         body = self.server.request("GET", f"{self._path}/_all_docs", params=params, what=f"{self.name}/_all_docs")
         return body.get("rows", [])
 
+    def all_docs_page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` rows of `_all_docs` with their documents, in id order, after the id `after`."""
+        params: dict[str, Any] = {"include_docs": "true", "limit": limit}
+        if after is not None:  # not `skip=1`: `after` may have been deleted since, then nothing is to skip
+            params.update(startkey=json.dumps(after), limit=limit + 1)
+        body = self.server.request("GET", f"{self._path}/_all_docs", params=params, what=f"{self.name}/_all_docs")
+        return [row for row in body.get("rows", []) if row.get("id") != after][:limit]
+
     def bulk_docs(self, docs: list[Doc]) -> list[dict[str, Any]]:
         """Write `docs` (each with an `_id`) in one request per 1000; one result per doc, in the order
         of `docs`: {id, rev} or {id, error, reason}. `_rev` is updated in place on every doc written.

@@ -4,19 +4,20 @@ An id is `length - 1` random digits plus a weighted mod-11 check digit (`1234` -
 transposed pair of digits makes an invalid id. The length lives in the main database's
 `shortcode-id-length` doc (`current_length`, 5 to 13); when 200 fresh candidates are all taken the
 length grows by one. A candidate is free when no document of any type has it as `patient_id`,
-`place_id` or `case_id` (CHT's view `docs_by_shortcode`; ours is `sentinel/lookups`).
+`place_id` or `case_id` (CHT's view `docs_by_shortcode`; Sentinel asks its lookup index, through the
+`in_use` callable the batch gives it: `BatchContext.codes_in_use`).
 
 Unlike CHT, which checks 200 candidates for every id, one check yields a pool for the whole batch:
 ids handed out in a batch are unique against the database and against each other.
 
-Reads:  `shortcode-id-length`, view `sentinel/lookups` (keys ['code', c]).
+Reads:  `shortcode-id-length`; codes in use through `in_use`.
 Writes: `shortcode-id-length`, only when the length must grow (a 409 means a person edited it: theirs wins).
 """
 from __future__ import annotations
 
 import logging
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .errors import Conflict
 
@@ -55,8 +56,9 @@ def is_valid_id(code: str) -> bool:
 class ShortcodePool:
     """Free ids for one batch, checked against the database 200 candidates at a time."""
 
-    def __init__(self, main: "CouchDB"):
+    def __init__(self, main: "CouchDB", in_use: Callable[[list[str]], set[str]]):
         self._main = main
+        self._in_use = in_use
         self._pool: list[str] = []
         self._issued: set[str] = set()
         self._length: int | None = None
@@ -83,8 +85,7 @@ class ShortcodePool:
         while len(candidates) < CANDIDATES_PER_CHECK:
             candidates.add(generate_id(length))
         ordered = sorted(candidates)
-        rows = self._main.view("sentinel", "lookups", keys=[["code", c] for c in ordered])
-        used = {row["key"][1] for row in rows if isinstance(row.get("key"), list) and len(row["key"]) == 2}
+        used = self._in_use(ordered)
         free = [c for c in ordered if c not in used and c not in self._issued]
         if free:
             _random.shuffle(free)

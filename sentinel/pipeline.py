@@ -2,9 +2,10 @@
 
 Reads:  the changed docs (`_all_docs`), their infodocs and parked errors (sentinel `_all_docs`),
         lineage, subjects and lookups through the BatchContext.
-Writes: changed and staged docs with one `_bulk_docs` on the main database, then infodocs (and
-        cleared parked errors) with one `_bulk_docs` on the sentinel database. The checkpoint is the
-        runner's business, after this returns.
+Writes: changed and staged docs with one `_bulk_docs` on the main database, then infodocs, the lookup
+        index's new entries (`lookups`: every document the feed brought or we wrote) and cleared
+        parked errors with one `_bulk_docs` on the sentinel database. The checkpoint is the runner's
+        business, after this returns.
 
 For each document, in feed order, each enabled transition in `transitions.AVAILABLE` order runs when:
 its infodoc record is not at the document's current rev generation (CHT `isRevSame`), it has not run
@@ -26,12 +27,13 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
-from . import infodoc, lineage
+from . import infodoc, lineage, lookups
 from .cache import LookupCache
 from .context import BatchContext, Context
 from .couch import CouchDB
 from .docs import Doc, add_error, rev_generation, utc_iso
 from .errors import TransientError
+from .lookups import LookupIndex
 from .parking import error_doc_id, parked_doc
 from .settings import Settings
 
@@ -154,7 +156,7 @@ class Pipeline:
 
         for change in changes:  # changed since we cached them (lookups are settled once they are loaded)
             (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
-        batch = BatchContext(self.main, settings, now, self.cache)
+        batch = BatchContext(self.main, LookupIndex(self.sentinel), settings, now, self.cache)
         docs, infos, parked = self._load(live, batch)
         candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
         self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
@@ -188,9 +190,14 @@ class Pipeline:
                 info.pop(infodoc.STARTED_MARKER, None)
                 pending_infos[change.id] = info
 
+        # Index entries go first: had the documents been written first, a crash in between would leave
+        # codes and phones in the database that a lookup (the id generator's above all) cannot see.
+        entries = self.retry(batch.index.pending_writes)
+        self._save_sentinel_docs([doc for doc, _ in entries.values()], entries)
         done = self._write_docs(batch, live, out)
         cleared = [parked[i] for i in done if i in parked]
-        self._write_infos({i: pending_infos[i] for i in done if i in pending_infos}, cleared)
+        infos = [pending_infos[i] for i in done if i in pending_infos]
+        self._save_sentinel_docs(infos + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared])
         if self.parked_ids is not None:
             self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out
@@ -199,16 +206,19 @@ class Pipeline:
         """The changed docs, their infodocs and parked errors."""
         docs: dict[str, Doc] = {}
         infos: dict[str, Doc] = {}
+        echoes: set[str] = set()
         for change in live.values():
             echo = self.recent.take(change)
             if echo is not None:  # the feed's echo of our own write: nothing to read
                 docs[change.id] = echo[0]
+                echoes.add(change.id)
                 if echo[1] is not None:
                     infos[change.id] = echo[1]
             elif change.doc is not None:  # sent with the feed
                 docs[change.id] = change.doc
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
         self._observe(docs.values())
+        batch.index.observe(doc for i, doc in docs.items() if i not in echoes)  # echoes: entered when written
         self.cache.forget(i for i in live if i not in docs)  # deleted meanwhile
         # an echo's parked error (if any) was cleared by the write it echoes
         may_be_parked = [i for i in live if i not in infos and (self.parked_ids is None or i in self.parked_ids)]
@@ -233,9 +243,10 @@ class Pipeline:
                 self.retry(transition.prefetch, docs, batch)
 
     def _observe(self, docs: Iterable[Doc]) -> None:
-        """Tell the cross-batch cache about new versions: contacts are kept, anything else dropped."""
+        """Tell the cross-batch cache about new versions: contacts are kept, anything else forgotten
+        (with any lookup it answered: it may have been a contact before)."""
         for doc in docs:
-            (self.cache.observe(doc) if lineage.is_contact(doc) else self.cache.drop_doc(doc["_id"]))
+            (self.cache.observe(doc) if lineage.is_contact(doc) else self.cache.forget([doc["_id"]]))
 
     def _run_deletion_hooks(self, deleted: dict[str, Change], batch: BatchContext, transitions: Sequence[ModuleType], out: BatchOutcome) -> None:
         hooks = [t for t in transitions if hasattr(t, "on_delete")]
@@ -367,24 +378,27 @@ class Pipeline:
                 same.add(doc["_id"])
         return same
 
-    def _write_infos(self, infos: dict[str, Doc], cleared_errors: list[Doc]) -> None:
-        """Save infodocs (merging over anyone else's newer version on 409) and delete cleared parked errors."""
-        pending = list(infos.values()) + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared_errors]
+    def _save_sentinel_docs(self, pending: list[Doc], entries: dict[str, tuple[Doc, set[str]]] | None = None) -> None:
+        """Save infodocs, index entries or parked-error deletions; a 409 merges ours over the newer version.
+
+        `entries` are the index docs among them, each with the ids it drops (see `lookups.merge`).
+        """
+        entries = entries or {}
         for _ in range(INFODOC_WRITE_ATTEMPTS):
             if not pending:
                 return
             results = self.retry(self.sentinel.bulk_docs, pending)
             for doc, result in zip(pending, results):
-                if result.get("error") is None and doc.get("doc_id") in infos:
+                if result.get("error") is None and doc.get("type") == "info" and isinstance(doc.get("doc_id"), str):
                     self.recent.remember_info(doc["doc_id"], doc)
             conflicted = [doc for doc, r in zip(pending, results) if r.get("error") == "conflict" and not doc.get("_deleted")]
             for doc, result in zip(pending, results):
                 if result.get("error") not in (None, "conflict"):
                     log.error("Could not save %s: %s: %s", doc["_id"], result.get("error"), result.get("reason"))
             current = self.retry(self.sentinel.all_docs, [d["_id"] for d in conflicted]) if conflicted else {}
-            pending = [infodoc.merge_into(current[d["_id"]], d) if d["_id"] in current else _without_rev(d) for d in conflicted]
+            pending = [_merge(current.get(d["_id"]), d, entries) for d in conflicted]
         if pending:
-            log.error("Gave up saving %d infodocs after %d attempts", len(pending), INFODOC_WRITE_ATTEMPTS)
+            log.error("Gave up saving %d sentinel docs after %d attempts", len(pending), INFODOC_WRITE_ATTEMPTS)
 
     # --- parking -----------------------------------------------------------------------------------
     def park(self, failures: list[tuple[Change, str]], now: datetime) -> None:
@@ -400,6 +414,15 @@ class Pipeline:
         for doc, result in zip(docs.values(), results):
             if result.get("error"):
                 log.error("Could not park %s: %s", doc["doc_id"], result.get("error"))
+
+
+def _merge(current: Doc | None, ours: Doc, entries: dict[str, tuple[Doc, set[str]]]) -> Doc:
+    """Our infodoc or index entry over the version a 409 revealed (none: it was deleted meanwhile)."""
+    if current is None:
+        return _without_rev(ours)
+    if ours["_id"] in entries:
+        return lookups.merge(current, ours, entries[ours["_id"]][1])
+    return infodoc.merge_into(current, ours)
 
 
 def _without_rev(doc: Doc) -> Doc:

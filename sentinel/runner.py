@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import ddocs
+from . import ddocs, lookups
 from .checkpoint import Checkpoint
 from .couch import CouchDB, CouchServer
 from .errors import ConfigError, TransientError
@@ -105,6 +105,9 @@ class Runner:
         self.main.create(exist_ok=True)
         self.sentinel.create(exist_ok=True)
         ddocs.install(self.main, self.sentinel)
+        if not lookups.is_built(self.sentinel):
+            log.info("Building the lookup index from every document of %s (once per database)", self.main.name)
+            lookups.build(self.main, self.sentinel, self.retry)
         if self.settings_store.create_if_missing():
             log.info("Created the settings doc from settings/defaults.json")
         self.reload_settings()

@@ -1,5 +1,5 @@
 """The cross-batch lookup cache forgets exactly what a change makes stale."""
-from sentinel.cache import LookupCache, lookup_keys
+from sentinel.cache import LookupCache
 
 CHW = {"_id": "chw", "type": "person", "phone": "+1555", "patient_id": "12348"}
 
@@ -10,11 +10,6 @@ def cached_chw() -> LookupCache:
     cache.put_key(("phone", "+1555"), ["chw"])
     cache.put_key(("phone", "+1999"), [])
     return cache
-
-
-def test_a_contact_answers_its_phone_codes_and_rc_code():
-    assert set(lookup_keys({"phone": 12, "patient_id": "1", "rc_code": "ab"})) == {
-        ("phone", "12"), ("shortcode", "1"), ("external", "AB")}
 
 
 def test_a_change_that_keeps_the_same_keys_keeps_the_lookups():

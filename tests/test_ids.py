@@ -12,8 +12,10 @@ from typing import Any, Callable
 
 import pytest
 
-from sentinel import ddocs, ids
-from sentinel.ids import ShortcodePool, add_check_digit, generate_id, is_valid_id
+from sentinel import ddocs, ids, lookups
+from sentinel.context import BatchContext
+from sentinel.ids import add_check_digit, generate_id, is_valid_id
+from sentinel.lookups import LookupIndex
 
 # --- check digit (pure) ----------------------------------------------------------------------------
 
@@ -81,10 +83,21 @@ FREE = CANDIDATES[123]
 
 @pytest.fixture
 def db(main, sentinel_db):
-    """The main database with our design documents (view `sentinel/lookups`, ...) installed."""
+    """The main database with our design documents installed."""
     sentinel_db.create()
     ddocs.install(main, sentinel_db)
     return main
+
+
+@pytest.fixture
+def new_pool(db, sentinel_db):
+    """A batch's pool, over the lookup index built from what the database holds now."""
+
+    def make():
+        lookups.build(db, sentinel_db)
+        return BatchContext(db, LookupIndex(sentinel_db), None, None).shortcodes
+
+    return make
 
 
 def offer_only(monkeypatch, candidates: list[str], on_first_call: Callable[[], Any] | None = None) -> None:
@@ -118,26 +131,26 @@ def holder(i: int, doc_type: str, key: str, code: Any) -> dict[str, Any]:
         pytest.param("person", "patient_id", True, id="a patient_id stored as a number"),
     ],
 )
-def test_the_pool_never_hands_out_a_code_already_used_as(db, monkeypatch, doc_type, key, as_number):
+def test_the_pool_never_hands_out_a_code_already_used_as(db, new_pool, monkeypatch, doc_type, key, as_number):
     taken = [c for c in CANDIDATES if c != FREE]
     db.bulk_docs([holder(i, doc_type, key, int(c) if as_number else c) for i, c in enumerate(taken)])
     offer_only(monkeypatch, CANDIDATES)
-    pool = ShortcodePool(db)
+    pool = new_pool()
     assert pool.next() == FREE
     # the only free candidate is handed out: the next id needs a longer code
     second = pool.next()
     assert len(second) == 6 and is_valid_id(second)
 
 
-def test_the_codes_of_one_pool_are_all_distinct_even_from_the_same_candidates(db, monkeypatch):
+def test_the_codes_of_one_pool_are_all_distinct_even_from_the_same_candidates(db, new_pool, monkeypatch):
     offer_only(monkeypatch, CANDIDATES)
-    pool = ShortcodePool(db)
+    pool = new_pool()
     drawn = [pool.next() for _ in range(len(CANDIDATES))]
     assert sorted(drawn) == sorted(CANDIDATES)
 
 
-def test_a_thousand_codes_of_one_pool_are_distinct_valid_and_five_digits_long(db):
-    pool = ShortcodePool(db)
+def test_a_thousand_codes_of_one_pool_are_distinct_valid_and_five_digits_long(db, new_pool):
+    pool = new_pool()
     drawn = [pool.next() for _ in range(1000)]
     assert len(set(drawn)) == len(drawn)
     assert all(len(c) == 5 and is_valid_id(c) for c in drawn)
@@ -151,10 +164,10 @@ def test_a_thousand_codes_of_one_pool_are_distinct_valid_and_five_digits_long(db
         pytest.param({"current_length": 13}, 13, id="the maximum, 13"),
     ],
 )
-def test_the_length_comes_from_the_shortcode_id_length_doc(db, length_doc, length):
+def test_the_length_comes_from_the_shortcode_id_length_doc(db, new_pool, length_doc, length):
     if length_doc is not None:
         db.put({"_id": "shortcode-id-length", **length_doc})
-    pool = ShortcodePool(db)
+    pool = new_pool()
     drawn = [pool.next() for _ in range(20)]
     assert all(len(c) == length and is_valid_id(c) for c in drawn)
 
@@ -166,20 +179,20 @@ def test_the_length_comes_from_the_shortcode_id_length_doc(db, length_doc, lengt
         pytest.param({"current_length": 5, "note": "kept"}, id="updated"),
     ],
 )
-def test_when_all_200_candidates_are_taken_the_length_grows_by_one_and_is_saved(db, monkeypatch, length_doc):
+def test_when_all_200_candidates_are_taken_the_length_grows_by_one_and_is_saved(db, new_pool, monkeypatch, length_doc):
     if length_doc is not None:
         db.put({"_id": "shortcode-id-length", **length_doc})
     db.bulk_docs([holder(i, "person", "patient_id", c) for i, c in enumerate(CANDIDATES)])
     offer_only(monkeypatch, CANDIDATES)
-    code = ShortcodePool(db).next()
+    code = new_pool().next()
     assert len(code) == 6 and is_valid_id(code)
     saved = db.get("shortcode-id-length")
     assert {k: v for k, v in saved.items() if k != "_rev"} == {"_id": "shortcode-id-length", **(length_doc or {}), "current_length": 6}
 
 
-def test_a_length_someone_raised_meanwhile_is_not_lowered(db, monkeypatch):
+def test_a_length_someone_raised_meanwhile_is_not_lowered(db, new_pool, monkeypatch):
     db.bulk_docs([holder(i, "person", "patient_id", c) for i, c in enumerate(CANDIDATES)])
     offer_only(monkeypatch, CANDIDATES, on_first_call=lambda: db.put({"_id": "shortcode-id-length", "current_length": 9}))
-    code = ShortcodePool(db).next()
+    code = new_pool().next()
     assert is_valid_id(code)
     assert db.get("shortcode-id-length")["current_length"] == 9
