@@ -341,18 +341,19 @@ class CouchDB:
             return len(page.get("results", [])) + int(page["pending"]), True
         count, cursor = 0, since
         while count < cap:
+            limit = min(5000, cap - count + 1)  # one more than the cap: "exactly cap" is still exact
             page = self.server.request(
                 "GET",
                 f"{self._path}/_changes",
-                params={"since": _param(cursor), "limit": 5000},
+                params={"since": _param(cursor), "limit": limit},
                 what=f"{self.name}/_changes",
             )
             rows = page.get("results", [])
             count += len(rows)
-            if len(rows) < 5000:
+            if len(rows) < limit:
                 return count, True
             cursor = page.get("last_seq")
-        return count, False
+        return min(count, cap), False
 
 
 def _page(data: dict[str, Any], since: Any) -> ChangesPage:

@@ -79,6 +79,7 @@ class BatchOutcome:
     processed: int = 0
     written: int = 0
     ran: int = 0
+    echoes: int = 0  # changes that were the feed's echo of our own writes
     requeue: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
 
@@ -157,7 +158,7 @@ class Pipeline:
         for change in changes:  # changed since we cached them (lookups are settled once they are loaded)
             (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
         batch = BatchContext(self.main, LookupIndex(self.sentinel), settings, now, self.cache)
-        docs, infos, parked = self._load(live, batch)
+        docs, infos, parked = self._load(live, batch, out)
         candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
         self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
@@ -202,7 +203,9 @@ class Pipeline:
             self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out
 
-    def _load(self, live: dict[str, Change], batch: BatchContext) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
+    def _load(
+        self, live: dict[str, Change], batch: BatchContext, out: BatchOutcome
+    ) -> tuple[dict[str, Doc], dict[str, Doc], dict[str, Doc]]:
         """The changed docs, their infodocs and parked errors."""
         docs: dict[str, Doc] = {}
         infos: dict[str, Doc] = {}
@@ -217,6 +220,7 @@ class Pipeline:
             elif change.doc is not None:  # sent with the feed
                 docs[change.id] = change.doc
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
+        out.echoes = len(echoes)
         self._observe(docs.values())
         batch.index.observe(doc for i, doc in docs.items() if i not in echoes)  # echoes: entered when written
         self.cache.forget(i for i in live if i not in docs)  # deleted meanwhile

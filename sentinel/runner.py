@@ -40,7 +40,7 @@ IDLE_WAIT_SECONDS = 10.0  # longest wait for a change before housekeeping runs
 SETTINGS_POLL_SECONDS = 2.0  # while disabled by bad settings
 PARKED_CHECK_SECONDS = 30.0
 BACKLOG_COUNT_SECONDS = 10.0
-BACKLOG_COUNT_CAP = 5000  # counting further would cost more than it tells (logged as ">5000")
+BACKLOG_COUNT_CAP = 1000  # counting further would cost more than it tells (logged as ">1000")
 CONFLICT_ROUNDS = 5
 UNEXPECTED_ERROR_MAX_PAUSE = 60.0
 
@@ -78,6 +78,7 @@ class Runner:
         self._next_parked_check = 0.0
         self._next_settings_poll = 0.0
         self._backlog: tuple[float, int | None, bool] = (0.0, None, True)
+        self._echo_share = 0.0  # of the last batch
 
     def job_env(self) -> JobEnv:
         """What scheduled jobs see: the databases and, at call time, the settings in force."""
@@ -176,7 +177,10 @@ class Runner:
         self._retry_parked_if_due()
         since = self.checkpoint.value
         started = time.monotonic()
-        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self._interrupted, True)
+        # Documents come with the feed, except while it is mostly the echo of our own writes (those we
+        # hold already; the server would read them again for nothing).
+        with_docs = self._echo_share <= 0.5
+        page = self.retry(self.main.changes, since, self.batch_size, self.idle_wait, 1000, self._interrupted, with_docs)
         if not page.results or self._interrupted():  # paused or stopped while waiting: leave it unprocessed
             return None
         changes = [Change.from_row(row) for row in page.results]
@@ -184,6 +188,7 @@ class Runner:
             if not self.reload_settings():
                 return None  # fail closed: this batch waits, unprocessed, for valid settings
         outcome = self.process(changes)
+        self._echo_share = outcome.echoes / len(changes)
         self.retry(self.checkpoint.save, page.last_seq)
         # a page that was not full held everything there was: nothing was left behind it
         pending = page.pending if page.pending is not None or len(page.results) >= self.batch_size else 0
