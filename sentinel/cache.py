@@ -1,8 +1,8 @@
 """Memory kept across batches: contact and place documents, and lookups by phone or short code.
 
 Reports from the same health workers need the same lineage and the same phone lookups batch after
-batch; reading them again (and, on PouchDB Server, querying a view, which first indexes every new
-document) would cost more than the transitions. Entries are exact as of the feed position Sentinel has
+batch; reading them again (documents, and the lookup index of `lookups.py`) would cost more than the
+transitions. Entries are exact as of the feed position Sentinel has
 processed: every change in a batch drops its cached content, a changed contact forgets exactly the
 lookups its change affects (a phone or code it gained or lost), and a deletion forgets every lookup
 that involved the document, before anything is read. So a cached answer is what a read at that point
