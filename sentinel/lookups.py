@@ -22,8 +22,8 @@ the feed position plus every document that existed when the index was built. A d
 changed after that and not reached by the feed yet is not seen until it is (while catching up with a
 backlog; a caught-up daemon is a second behind). CHT's view reads the state at query time instead.
 
-Keys are those of `ddocs/sentinel/views/lookups/map.js`, with every value a string (numbers as JS's
-`String()` writes them): ("phone", p), ("shortcode", code) and ("external", RC_CODE) for contacts, and
+Keys are those of `ddocs/sentinel/views/lookups/map.js`, with every value a string (whole numbers as
+JS's `String()` writes them; other floats as Python does, e.g. 1e-05, which no code or phone is): ("phone", p), ("shortcode", code) and ("external", RC_CODE) for contacts, and
 ("code", c) for every `patient_id`/`place_id`/`case_id` of any document.
 """
 from __future__ import annotations
