@@ -22,6 +22,7 @@ from . import lineage
 from .cache import LookupCache
 from .couch import CouchDB
 from .docs import Doc, is_report, patient_ref, place_ref
+from .history import MessageHistory
 from .ids import ShortcodePool
 from .lookups import Key, LookupIndex, keys_of, make_key
 from .settings import Settings
@@ -31,7 +32,13 @@ MAX_LINEAGE_ROUNDS = 8
 
 class BatchContext:
     def __init__(
-        self, main: CouchDB, index: LookupIndex, settings: Settings, now: datetime, cache: LookupCache | None = None
+        self,
+        main: CouchDB,
+        index: LookupIndex,
+        settings: Settings,
+        now: datetime,
+        cache: LookupCache | None = None,
+        history: MessageHistory | None = None,
     ):
         self.main = main
         self.index = index
@@ -43,6 +50,7 @@ class BatchContext:
         self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
         self.shortcodes = ShortcodePool(main, self.codes_in_use)
+        self.history = history if history is not None else MessageHistory()  # kept across batches by the pipeline
 
     # --- the in-memory copies -------------------------------------------------------------------
     def add(self, docs: Iterable[Doc]) -> None:

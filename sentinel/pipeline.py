@@ -33,6 +33,7 @@ from .context import BatchContext, Context
 from .couch import CouchDB
 from .docs import Doc, add_error, rev_generation, utc_iso
 from .errors import TransientError
+from .history import MessageHistory
 from .lookups import LookupIndex
 from .parking import error_doc_id, parked_doc
 from .settings import Settings
@@ -138,6 +139,7 @@ class Pipeline:
         self.recent = recent or RecentWrites()
         self.retry = retry
         self.cache = LookupCache()  # lineage and lookups across batches, exact as of the feed position
+        self.history = MessageHistory()  # the duplicate-message counts; the runner loads them at start-up
         # ids with a parked error, when the runner knows them (None: unknown, look for every id)
         self.parked_ids: set[str] | None = None
 
@@ -157,7 +159,7 @@ class Pipeline:
 
         for change in changes:  # changed since we cached them (lookups are settled once they are loaded)
             (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
-        batch = BatchContext(self.main, LookupIndex(self.sentinel), settings, now, self.cache)
+        batch = BatchContext(self.main, LookupIndex(self.sentinel), settings, now, self.cache, self.history)
         docs, infos, parked = self._load(live, batch, out)
         candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
         self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
@@ -193,8 +195,9 @@ class Pipeline:
 
         # Index entries go first: had the documents been written first, a crash in between would leave
         # codes and phones in the database that a lookup (the id generator's above all) cannot see.
+        # The same goes for the message counts of the duplicate limit (see `history`).
         entries = self.retry(batch.index.pending_writes)
-        self._save_sentinel_docs([doc for doc, _ in entries.values()], entries)
+        self._save_sentinel_docs([doc for doc, _ in entries.values()] + self.history.pending_writes(), entries)
         done = self._write_docs(batch, live, out)
         cleared = [parked[i] for i in done if i in parked]
         infos = [pending_infos[i] for i in done if i in pending_infos]
@@ -395,14 +398,26 @@ class Pipeline:
             for doc, result in zip(pending, results):
                 if result.get("error") is None and doc.get("type") == "info" and isinstance(doc.get("doc_id"), str):
                     self.recent.remember_info(doc["doc_id"], doc)
+                if result.get("error") is None and doc.get("type") == "sms_history":
+                    self.history.saved(doc["_id"], result.get("rev"))
             conflicted = [doc for doc, r in zip(pending, results) if r.get("error") == "conflict" and not doc.get("_deleted")]
             for doc, result in zip(pending, results):
                 if result.get("error") not in (None, "conflict"):
                     log.error("Could not save %s: %s: %s", doc["_id"], result.get("error"), result.get("reason"))
             current = self.retry(self.sentinel.all_docs, [d["_id"] for d in conflicted]) if conflicted else {}
-            pending = [_merge(current.get(d["_id"]), d, entries) for d in conflicted]
+            pending = [self._merge(current.get(d["_id"]), d, entries) for d in conflicted]
         if pending:
             log.error("Gave up saving %d sentinel docs after %d attempts", len(pending), INFODOC_WRITE_ATTEMPTS)
+
+    def _merge(self, current: Doc | None, ours: Doc, entries: dict[str, tuple[Doc, set[str]]]) -> Doc:
+        """Our sentinel doc over the version a 409 revealed (none: it was deleted meanwhile)."""
+        if current is None:
+            return _without_rev(ours)
+        if ours["_id"] in entries:
+            return lookups.merge(current, ours, entries[ours["_id"]][1])
+        if ours.get("type") == "sms_history":
+            return self.history.merge(current, ours)
+        return infodoc.merge_into(current, ours)
 
     # --- parking -----------------------------------------------------------------------------------
     def park(self, failures: list[tuple[Change, str]], now: datetime) -> None:
@@ -418,15 +433,6 @@ class Pipeline:
         for doc, result in zip(docs.values(), results):
             if result.get("error"):
                 log.error("Could not park %s: %s", doc["doc_id"], result.get("error"))
-
-
-def _merge(current: Doc | None, ours: Doc, entries: dict[str, tuple[Doc, set[str]]]) -> Doc:
-    """Our infodoc or index entry over the version a 409 revealed (none: it was deleted meanwhile)."""
-    if current is None:
-        return _without_rev(ours)
-    if ours["_id"] in entries:
-        return lookups.merge(current, ours, entries[ours["_id"]][1])
-    return infodoc.merge_into(current, ours)
 
 
 def _without_rev(doc: Doc) -> Doc:

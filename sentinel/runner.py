@@ -113,6 +113,7 @@ class Runner:
             log.info("Created the settings doc from settings/defaults.json")
         self.reload_settings()
         self.checkpoint.load()
+        self.pipeline.history.load(self.sentinel, self.clock())
         log.info("Following %s from seq %s", self.main.name, self.checkpoint.value)
 
     def reload_settings(self) -> bool:
