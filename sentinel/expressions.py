@@ -44,6 +44,8 @@ import quickjs
 from json_logic import jsonLogic
 from json_logic.builtins import BUILTINS, to_bool, to_number
 
+from .docs import js_truthy  # noqa: F401 - re-exported: callers of `function()` read results with it
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIME_LIMIT = 0.05  # seconds of CPU per call
@@ -52,13 +54,6 @@ DEFAULT_MEMORY_LIMIT = 32 * 1024 * 1024  # bytes per context (one per thread)
 _FAILED = object()
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 _ERROR_NAME = re.compile(r"^(\w*Error)\b")
-
-
-def js_truthy(value: Any) -> bool:
-    """JavaScript truthiness of a JSON value (for `function()` results): [] and {} are true."""
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return isinstance(value, (list, dict)) or bool(value)
 
 
 def _blank(source: Any) -> bool:

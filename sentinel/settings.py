@@ -20,6 +20,7 @@ import jsonschema
 
 from .couch import CouchDB
 from .docs import Doc, js_truthy
+from .expressions import Expressions
 from .errors import ConfigError, Conflict
 from .paths import DEFAULTS_FILE, SCHEMA_FILE
 
@@ -74,6 +75,8 @@ class Settings:
     values: Mapping[str, Any]
     rev: str | None = None
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # JavaScript and JsonLogic conditions of this settings load (compiled code is cached per thread)
+    expressions: Expressions = field(default_factory=Expressions, compare=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key)
