@@ -31,7 +31,7 @@ import math
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.relativedelta import relativedelta
@@ -134,6 +134,7 @@ def _synthetic_parts(value: Any) -> tuple[int, int, int, int, int] | None:
 
 
 def synthetic_date_problems(settings: Any) -> list[str]:
+    """Problems with `synthetic_date` beyond the schema's pattern: an impossible date or time (20240230, hour 24)."""
     value = setting(settings, "synthetic_date")
     if value is None or value == "":
         return []

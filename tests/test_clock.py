@@ -87,6 +87,7 @@ def test_timezone_problems_name_the_setting(value, problem):
         pytest.param({"synthetic_date": "20240115"}, "2024-01-15T12:00:00.000Z", id="date_only_defaults_to_noon"),
         pytest.param({"synthetic_date": "2024011508"}, "2024-01-15T08:00:00.000Z", id="with_hours"),
         pytest.param({"synthetic_date": "202401150830"}, "2024-01-15T08:30:00.000Z", id="with_hours_and_minutes"),
+        pytest.param({"synthetic_date": "2024011500"}, "2024-01-15T00:00:00.000Z", id="hour_00_is_midnight_not_noon"),
         pytest.param({"synthetic_date": 2024011508}, "2024-01-15T08:00:00.000Z", id="number_is_read_as_its_digits"),
         pytest.param(
             {"synthetic_date": "2024011508", "timezone": "Africa/Nairobi"}, "2024-01-15T05:00:00.000Z", id="read_in_settings_zone"
@@ -193,6 +194,7 @@ def test_parse_duration(text, expected):
         pytest.param("UTC", "2024-02-29T10:00:00Z", "1 year", "2025-02-28T10:00:00.000Z", id="leap_day_plus_year"),
         pytest.param("America/New_York", "2024-03-09T17:00:00Z", "1 day", "2024-03-10T16:00:00.000Z", id="day_keeps_wall_clock_across_dst"),
         pytest.param("America/New_York", "2024-03-09T17:00:00Z", "24 hours", "2024-03-10T17:00:00.000Z", id="hours_are_elapsed_time"),
+        pytest.param("America/New_York", "2024-03-09T17:00:00Z", "36 hours", "2024-03-11T05:00:00.000Z", id="hours_over_a_day_stay_elapsed"),
         pytest.param("America/New_York", "2024-03-09T07:30:00Z", "1 day", "2024-03-10T07:30:00.000Z", id="day_into_dst_gap_moves_forward"),
         pytest.param("America/New_York", "2024-11-02T05:30:00Z", "1 day", "2024-11-03T05:30:00.000Z", id="day_into_overlap_takes_first"),
         pytest.param("Africa/Nairobi", "2024-01-15T22:00:00Z", "1 month", "2024-02-15T22:00:00.000Z", id="calendar_in_settings_zone"),
@@ -201,6 +203,18 @@ def test_parse_duration(text, expected):
 )
 def test_add_duration_follows_moment(tz, start, duration, expected):
     assert to_iso(add_duration(utc(start), parse_duration(duration), {"timezone": tz})) == expected
+
+
+@pytest.mark.parametrize(
+    "duration, expected",
+    [
+        pytest.param("24 hours", "2024-03-09T16:00:00.000Z", id="minus_hours_stay_elapsed"),
+        pytest.param("1 day", "2024-03-09T17:00:00.000Z", id="minus_day_keeps_wall_clock"),
+    ],
+)
+def test_negated_duration_keeps_its_kind(duration, expected):
+    settings = {"timezone": "America/New_York"}
+    assert to_iso(add_duration(utc("2024-03-10T16:00:00Z"), -parse_duration(duration), settings)) == expected
 
 
 @pytest.mark.parametrize(
