@@ -1,122 +1,252 @@
-"""Outgoing messages on reports: `tasks` with CHT's shape, and errors with rendered text.
+"""Outgoing messages: the one message library every talking transition uses (CHT lib/messages +
+message-utils + task-utils).
 
-This is the core every talking transition shares (CHT's lib/messages + message-utils):
+Shapes (spec 3.1, 3.2):
 
-    task = {"messages": [{"uuid", "to", "message"}], "state": "pending",
-            "state_history": [{"state": "pending", "timestamp": ISO}]}
+    task = {"messages": [{"uuid", "to", "message", "original_message"?, "error"?}],
+            "state": "pending", "state_history": [{"state": "pending", "timestamp": ISO}]}
 
-Text comes from `translation_key` (the settings' translations, falling back to English, then the
-key) or from an inline `message` (`[{locale, content}]` or a string); it is rendered with Mustache,
-HTML escaping off. A message whose text cannot be found gets `error` instead of `message`.
+- Text: a `translation_key` (the `messages-<locale>` docs, falling back to English, then to the key)
+  or an inline `message`/`messages` (`[{locale, content}]`, the locale's entry else the first; or a
+  plain string). Locale: `doc.locale || doc.sms_message.locale || locale_outgoing || locale || en`.
+  A text that is empty, or that is the translation key itself (no translation anywhere), gives the
+  message `error: messages.errors.message.empty` and no `message`.
+- Rendering: `templates` (CHT's context, Mustache with escaping off, the date lambdas). Texts longer
+  than `multipart_sms_limit` parts (default 10) are truncated, ending in `...`, keeping
+  `original_message`.
+- Recipient: `recipients.resolve` (CHT's rules over the template context), then the outgoing phone
+  replace/filter rules. A filter that is not a valid regex gives the report a `parse_error`.
+- Initial state of an immediate task: `denied` when the report's sender (`doc.from`) is denied
+  (gateway number, deny list, too short, letters), else `duplicate` beyond `sms.duplicate_limit`
+  identical messages to that number in 30 minutes (`history`, persisted), else `pending`.
+- Idempotence: a caller passes a `key` naming the message within its transition run
+  (e.g. "registration:messages:0"); the message's uuid is derived from the document id and that key,
+  and a message already present with that uuid is not added again. So a change processed again after
+  a crash (its write landed, its infodoc did not) adds no second message.
 
-Recipients here: `reporting_unit`/`from` (the sender), a field name or dotted path of the report, or a
-literal phone number; anything else falls back to the sender. The registration issue grows this into
-the full recipient rules, deny lists and duplicate limits.
+Reads and writes: only the documents given (and the batch's duplicate-message history).
 """
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-import pystache
+from . import clock, phones, recipients, sms_parts, templates
+from .docs import Doc, add_error, utc_iso
 
-from .docs import Doc, add_error, fields_of, utc_iso
+log = logging.getLogger(__name__)
 
 EMPTY_MESSAGE_ERROR = "messages.errors.message.empty"
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{3,}$")
-_renderer = pystache.Renderer(escape=lambda s: s, missing_tags="ignore")
+PATIENT_MISSING_ERROR = "messages.errors.patient.missing"
+PLACE_MISSING_ERROR = "messages.errors.place.missing"
+_UUID_NAMESPACE = uuid.UUID("6f1c8a52-3f59-4c55-9b0e-8f8f4d1f0a77")  # Sentinel's messages
 
 
-@lru_cache(maxsize=2048)
-def _parsed(template: str) -> Any:
-    return pystache.parse(template)
+# --- text ------------------------------------------------------------------------------------------
 
 
-def _no_nulls(value: Any) -> Any:
-    """pystache renders None as "None"; CHT's mustache renders nothing."""
-    if isinstance(value, dict):
-        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_no_nulls(v) for v in value]
-    return value
+def message_text(config: Mapping[str, Any], locale: str, settings: Any) -> str:
+    """The unrendered text of a message config ("" when there is none). CHT `getMessage`."""
+    if not isinstance(config, Mapping):
+        return ""
+    key = config.get("translation_key") or config.get("translationKey")
+    if isinstance(key, str) and key:
+        return settings.translate(key, locale)
+    message = config.get("messages", config.get("message"))
+    if isinstance(message, list):
+        entries = [m for m in message if isinstance(m, Mapping)]
+        chosen = next((m for m in entries if m.get("locale") == locale), entries[0] if entries else None)
+        content = chosen.get("content") if chosen else None
+        return content.strip() if isinstance(content, str) else ""
+    return message if isinstance(message, str) else ""
 
 
-def render(template: str, context: Mapping[str, Any]) -> str:
-    return _renderer.render(_parsed(template), _no_nulls(dict(context)))
+def has_text(config: Mapping[str, Any], locale: str, settings: Any) -> bool:
+    """A message config that would give text (a translation key always does: the key itself)."""
+    return bool(message_text(config, locale, settings))
 
 
 def template_context(doc: Doc, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Extras first, then the report's fields, then its top-level keys (earlier sources win)."""
-    context: dict[str, Any] = {}
-    for source in (extra or {}, fields_of(doc), doc):
-        for key, value in source.items():
-            context.setdefault(key, value)
-    return context
+    """CHT `extendedTemplateContext`. `extra`: patient, place, registrations, place_registrations,
+    template_context (next_msg, parent, ...); patient and place default to the hydrated doc's."""
+    extra = extra or {}
+    return templates.build_context(
+        doc,
+        recipients.ancestors,
+        patient=extra.get("patient"),
+        place=extra.get("place"),
+        registrations=extra.get("registrations") or (),
+        place_registrations=extra.get("place_registrations") or (),
+        extra=extra.get("template_context"),
+    )
 
 
-def message_text(config: Mapping[str, Any], locale: str, settings: Any) -> str | None:
-    """The unrendered text of a message config, or None when there is none."""
-    key = config.get("translation_key")
-    if isinstance(key, str) and key:
-        return settings.translate(key, locale) or None  # CHT: a missing translation reads as its key
-    message = config.get("message", config.get("messages"))
-    if isinstance(message, str):
-        return message or None
-    if isinstance(message, list):
-        entries = [m for m in message if isinstance(m, dict) and isinstance(m.get("content"), str)]
-        chosen = next((m for m in entries if m.get("locale") == locale), entries[0] if entries else None)
-        return chosen["content"].strip() if chosen and chosen["content"].strip() else None
+def render(template: str, context: Mapping[str, Any], locale: str, settings: Any) -> str:
+    values = settings.values
+    return templates.render(
+        template,
+        context,
+        locale=locale,
+        settings=values,
+        to_datetime=lambda value: _as_datetime(value, settings),
+        local_phone=lambda phone: phones.local_phone(values, phone),
+    )
+
+
+def _as_datetime(value: Any, settings: Any) -> Any:
+    moment = clock.parse_date(value, settings)
+    return moment.astimezone(clock.zone(settings)) if moment is not None else None
+
+
+# --- generating ------------------------------------------------------------------------------------
+
+
+def message_uuid(doc: Doc, key: str | None) -> str:
+    if key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_UUID_NAMESPACE, f"{doc.get('_id')}/{key}"))
+
+
+def generate(
+    doc: Doc,
+    config: Mapping[str, Any],
+    recipient: Any,
+    settings: Any,
+    extra: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> list[dict[str, Any]]:
+    """CHT `messageUtils.generate`: `[{uuid, to, message | error, original_message?}]`.
+
+    Raises `re.error` for an invalid `outgoing_phone_filters` pattern (callers record a parse_error).
+    """
+    extra = extra or {}
+    locale = settings.locale_for(doc)
+    context = template_context(doc, extra)
+    values = settings.values
+    to = recipients.resolve(
+        context,
+        recipient if recipient is not None else "reporting_unit",
+        sender=None,
+        default_to_sender=recipients.default_to_sender_setting(values),
+        settings=values,
+    )
+    entry: dict[str, Any] = {"uuid": message_uuid(doc, key), "to": to}
+    template = message_text(config, locale, settings)
+    text = render(template, context, locale, settings) if template else ""
+    translation_key = config.get("translation_key") if isinstance(config, Mapping) else None
+    if not text or (translation_key and text == translation_key):
+        entry["error"] = EMPTY_MESSAGE_ERROR
+        return [entry]
+    entry["message"], truncated = sms_parts.truncate(text, settings.get("multipart_sms_limit"))
+    if truncated:
+        entry["original_message"] = text
+    if not extra.get("patient") and extra.get("registrations"):
+        entry["error"] = PATIENT_MISSING_ERROR
+    if not extra.get("place") and extra.get("place_registrations"):
+        entry["error"] = PLACE_MISSING_ERROR
+    return [entry]
+
+
+def find_message(doc: Doc, message_id: str, lists: Iterable[str] = ("tasks", "scheduled_tasks")) -> dict[str, Any] | None:
+    """The task holding a message with this uuid, if any."""
+    for name in lists:
+        for task in doc.get(name) or []:
+            if isinstance(task, dict) and any(isinstance(m, dict) and m.get("uuid") == message_id for m in task.get("messages") or []):
+                return task
     return None
 
 
-def resolve_recipient(doc: Doc, recipient: Any) -> Any:
-    """The phone number a message goes to (see the module docstring for the rules supported here)."""
-    sender = doc.get("from")
-    if sender is None and isinstance(doc.get("contact"), dict):
-        sender = doc["contact"].get("phone")
-    candidates = recipient if isinstance(recipient, list) else [recipient]
-    for candidate in candidates:
-        if not isinstance(candidate, str) or not candidate:
-            continue
-        if candidate in ("reporting_unit", "from"):
-            if sender:
-                return sender
-            continue
-        fields = fields_of(doc)
-        if isinstance(fields.get(candidate), (str, int)):
-            return fields[candidate]
-        value: Any = doc
-        for part in candidate.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return value
-        if _PHONE.match(candidate):
-            return candidate
-    return sender
+def initial_state(doc: Doc, entry: Mapping[str, Any], ctx: Any) -> str:
+    """`denied` (the sender is denied), `duplicate` (over the limit), else `pending` (CHT messageStatus)."""
+    if recipients.initial_state_for_sender(ctx.settings.values, doc.get("from")) == "denied":
+        return "denied"
+    if ctx.batch.history.is_duplicate(entry.get("to"), entry.get("message"), ctx.now, ctx.settings):
+        return "duplicate"
+    return "pending"
 
 
-def add_message(doc: Doc, config: Mapping[str, Any], recipient: Any, settings: Any, now: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Append an immediate message task to `doc.tasks` and return it."""
-    locale = settings.locale_for(doc)
-    text = message_text(config, locale, settings)
-    entry: dict[str, Any] = {"uuid": str(uuid.uuid4()), "to": resolve_recipient(doc, recipient)}
-    if text is None:
-        entry["error"] = EMPTY_MESSAGE_ERROR
-    else:
-        entry["message"] = render(text, template_context(doc, extra))
-    task = {"messages": [entry], "state": "pending", "state_history": [{"state": "pending", "timestamp": utc_iso(now)}]}
+def add_message(
+    doc: Doc,
+    ctx: Any,
+    config: Mapping[str, Any],
+    recipient: Any = "reporting_unit",
+    *,
+    key: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    task_fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Append an immediate message task to `doc.tasks` and return it (CHT `messages.addMessage`).
+
+    `ctx` is the transition's Context (settings, now, the duplicate history). With `key`, a message
+    already added under that key is returned instead of adding a second one. `task_fields` are extra
+    keys of the task (type, form, alert_name, ...). A bad outgoing phone filter records a parse_error
+    on the report and adds nothing (returns None).
+    """
+    if key is not None:
+        existing = find_message(doc, message_uuid(doc, key), ("tasks",))
+        if existing is not None:
+            return existing
+    try:
+        generated = generate(doc, config, recipient, ctx.settings, extra, key)
+    except re.error as exc:
+        what = config.get("translation_key") if isinstance(config, Mapping) else None
+        add_error(doc, {"code": "parse_error", "message": f"{exc}: {what or config.get('message')}"})
+        return None
+    task: dict[str, Any] = {"messages": generated, **(task_fields or {})}
+    set_task_state(task, initial_state(doc, generated[0], ctx), ctx.now)
     if not isinstance(doc.get("tasks"), list):
         doc["tasks"] = []
     doc["tasks"].append(task)
     return task
 
 
-def add_rendered_error(doc: Doc, code: str, text: str | None, extra: Mapping[str, Any] | None = None) -> bool:
-    """CHT messages.addError: the error's message is rendered with the report as context."""
-    message = render(text, template_context(doc, extra)) if text else code
+# --- errors and rejections ----------------------------------------------------------------------
+
+
+def add_rendered_error(doc: Doc, code: str, text: str | None, ctx: Any, extra: Mapping[str, Any] | None = None) -> bool:
+    """CHT `messages.addError`: the error's message is rendered with the report's context."""
+    locale = ctx.settings.locale_for(doc)
+    message = render(text, template_context(doc, extra), locale, ctx.settings) if text else code
     return add_error(doc, {"code": code, "message": message})
+
+
+def add_errors(doc: Doc, ctx: Any, report_config: Mapping[str, Any], errors: list[Mapping[str, Any]],
+               extra: Mapping[str, Any] | None = None, key: str = "validation") -> None:
+    """CHT `messages.addErrors`: every error on the doc, and ONE reply to the reporting unit with the
+    first error's text, or all of them joined by two spaces with `validations.join_responses`."""
+    rendered = []
+    for error in errors:
+        add_rendered_error(doc, error.get("code") or "invalid_report", error.get("message"), ctx, extra)
+        stored = next((e for e in doc.get("errors") or [] if isinstance(e, dict) and e.get("code") == error.get("code")), None)
+        rendered.append((stored or {}).get("message") or error.get("message") or error.get("code"))
+    if not rendered:
+        return
+    validations = report_config.get("validations") if isinstance(report_config, Mapping) else None
+    join = isinstance(validations, Mapping) and validations.get("join_responses")
+    reply = "  ".join(m for m in rendered if m) if join else rendered[0]
+    add_message(doc, ctx, {"message": reply}, "reporting_unit", key=key)
+
+
+def add_rejection_message(doc: Doc, ctx: Any, report_config: Mapping[str, Any], error_key: str,
+                          extra: Mapping[str, Any] | None = None) -> None:
+    """CHT addRejectionMessage: a message to the sender *and* an error, both for `error_key`.
+
+    The message is the report config's first message with `event_type == error_key`, else the
+    translation `messages.generic.<error_key>`; it goes to that message's recipient, else the sender.
+    """
+    messages = report_config.get("messages") if isinstance(report_config, Mapping) else None
+    config = next((m for m in messages or [] if isinstance(m, dict) and m.get("event_type") == error_key), None)
+    message_config: Mapping[str, Any] = config or {"translation_key": f"messages.generic.{error_key}"}
+    locale = ctx.settings.locale_for(doc)
+    error_text = message_text(message_config, locale, ctx.settings) or message_config.get("translation_key")
+    recipient = (config or {}).get("recipient") or "reporting_unit"
+    add_message(doc, ctx, message_config, recipient, key=f"rejection:{error_key}", extra=extra)
+    add_rendered_error(doc, error_key, error_text, ctx, extra)
+
+
+# --- states ----------------------------------------------------------------------------------------
 
 
 def set_task_state(task: dict[str, Any], state: str, now: Any, details: str | None = None, gateway_ref: str | None = None) -> bool:
@@ -149,19 +279,11 @@ def set_task_state(task: dict[str, Any], state: str, now: Any, details: str | No
     return True
 
 
-def add_rejection_message(doc: Doc, report_config: Mapping[str, Any], error_key: str, settings: Any, now: Any) -> None:
-    """CHT addRejectionMessage: a message to the sender *and* an error, both for `error_key`.
-
-    The message is the report config's first message with `event_type == error_key`, else the
-    translation `messages.generic.<error_key>`; it goes to that message's recipient, else the sender.
-    """
-    messages = report_config.get("messages") if isinstance(report_config, Mapping) else None
-    config = next(
-        (m for m in messages or [] if isinstance(m, dict) and m.get("event_type") == error_key),
-        None,
-    )
-    message_config: Mapping[str, Any] = config or {"translation_key": f"messages.generic.{error_key}"}
-    locale = settings.locale_for(doc)
-    error_text = message_text(message_config, locale, settings) or message_config.get("translation_key")
-    add_message(doc, message_config, (config or {}).get("recipient") or "from", settings, now)
-    add_rendered_error(doc, error_key, error_text)
+def is_muted(contact: Any) -> bool:
+    """A contact muted itself or through a muted ancestor (its hydrated parent chain)."""
+    node, depth = contact, 0
+    while isinstance(node, dict) and depth < 50:
+        if node.get("muted"):
+            return True
+        node, depth = node.get("parent"), depth + 1
+    return False

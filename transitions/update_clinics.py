@@ -71,7 +71,7 @@ def run(doc: Doc, ctx: Context) -> bool:
     if form is not None:  # configured, even as an empty definition (JS: `{}` is truthy)
         configs = ctx.section(name) if isinstance(ctx.section(name), list) else []
         form_config = next((c for c in configs if isinstance(c, dict) and c.get("form") == doc.get("form")), {})
-        add_rejection_message(doc, form_config, FACILITY_NOT_FOUND, ctx.settings, ctx.now)
+        add_rejection_message(doc, ctx, form_config, FACILITY_NOT_FOUND)
         return True
     message = ctx.translate(FACILITY_NOT_FOUND, ctx.settings.locale_for(doc))
     add_error(doc, {"code": FACILITY_NOT_FOUND, "message": message})
