@@ -28,6 +28,11 @@ from .lookups import Key, LookupIndex, keys_of, make_key
 from .settings import Settings
 
 MAX_LINEAGE_ROUNDS = 8
+REPORTS_DDOC = "sentinel-reports"  # ddocs/sentinel-reports: reports_by_subject, messages_by_state
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 class BatchContext:
@@ -49,6 +54,7 @@ class BatchContext:
         self._missing: set[str] = set()
         self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
+        self._subject_reports: dict[tuple[str, ...], list[str]] = {}
         self.shortcodes = ShortcodePool(main, self.codes_in_use)
         self.history = history if history is not None else MessageHistory()  # kept across batches by the pipeline
 
@@ -155,6 +161,38 @@ class BatchContext:
         found = self.index.candidates([("code", c) for c in codes])
         return {key[1] for key, ids in found.items() if ids}
 
+    def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
+        """Reports about any of these subject ids (patient/place uuids or codes, case ids), newest
+        first, each once (CHT getReportsBySubject; view `sentinel-reports/reports_by_subject`).
+        The batch's own copies win over the stored ones; answers are cached for the batch."""
+        keys = tuple(sorted({str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""}))
+        if not keys:
+            return []
+        if keys not in self._subject_reports:
+            rows = self.main.view(REPORTS_DDOC, "reports_by_subject", keys=list(keys), include_docs=True)
+            found: dict[str, Doc] = {}
+            for row in rows:
+                doc = row.get("doc")
+                if isinstance(doc, dict) and doc.get("_id") not in found:
+                    found[doc["_id"]] = doc
+            for doc_id, doc in found.items():
+                if doc_id not in self._docs:
+                    self._docs[doc_id] = doc
+            self._subject_reports[keys] = list(found)
+        docs = [self._docs[i] for i in self._subject_reports[keys] if i in self._docs]
+        return sorted(docs, key=lambda d: _number(d.get("reported_date")), reverse=True)
+
+    def validation_query(self, view: str, keys: list[Any]) -> list[dict[str, Any]]:
+        """The `query` of `validation`: reports by field value from their view, and contacts by
+        phone (`uniquePhone`) from the lookup index, as view rows `{id, key}`."""
+        if view == "lookups":
+            rows = []
+            for key in keys:
+                if isinstance(key, list) and len(key) == 2:
+                    rows += [{"id": doc["_id"], "key": key} for doc in self.contacts_by_reference(key[0], key[1])]
+            return rows
+        return self.main.view(REPORTS_DDOC, view, keys=keys)
+
     # --- lookups for transitions -----------------------------------------------------------------
     def subject_uuid(self, ref: Any) -> str | None:
         """CHT: a patient/place reference is a shortcode if one matches, else taken as a doc `_id`."""
@@ -259,6 +297,9 @@ class Context:
 
     def contacts_by_reference(self, kind: str, value: Any) -> list[Doc]:
         return self.batch.contacts_by_reference(kind, value)
+
+    def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
+        return self.batch.reports_by_subject(ids)
 
     def hydrated_contact(self, doc_id: str) -> Doc | None:
         return self.batch.hydrated_contact(doc_id)

@@ -20,6 +20,7 @@ import jsonschema
 
 from .couch import CouchDB
 from .docs import Doc, js_truthy
+from .clock import clock_problems
 from .expressions import Expressions
 from .errors import ConfigError, Conflict
 from .paths import DEFAULTS_FILE, SCHEMA_FILE
@@ -109,6 +110,23 @@ class Settings:
     def is_person_type(contact_type: Mapping[str, Any] | None) -> bool:
         return bool(contact_type) and (bool(contact_type.get("person")) or contact_type.get("id") == "person")
 
+    def type_by_id(self, type_id: Any) -> dict[str, Any] | None:
+        """The configured contact type with this id (CHT getTypeById), or a hard-coded one when none are configured."""
+        return self.contact_type({"type": "contact", "contact_type": type_id}) if isinstance(type_id, str) else None
+
+    def is_person(self, doc: Any) -> bool:
+        return self.is_person_type(self.contact_type(doc))
+
+    def is_place(self, doc: Any) -> bool:
+        contact_type = self.contact_type(doc)
+        return contact_type is not None and not self.is_person_type(contact_type)
+
+    def is_parent_of(self, parent: Any, child: Any) -> bool:
+        """CHT contact-types-utils isParentOf: the child's type lists the parent's type among its parents."""
+        parent_type, child_type = self.contact_type(parent), self.contact_type(child)
+        parents = child_type.get("parents") if child_type else None
+        return bool(parent_type) and isinstance(parents, list) and parent_type.get("id") in parents
+
     # --- forms, locale, translations --------------------------------------------------------------
     def form(self, code: Any) -> dict[str, Any] | None:
         forms = self.values.get("forms")
@@ -167,6 +185,7 @@ def build(doc_settings: Any, rev: str | None = None, translations: Mapping[str, 
     merged = merge_defaults(doc_settings)
     problems = schema_problems(merged)
     settings = Settings(values=merged, rev=rev, translations=dict(translations or {}))
+    problems.extend(clock_problems(settings))
     enabled, registry_problems = load_enabled(settings)
     problems.extend(registry_problems)
     if problems:

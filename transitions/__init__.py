@@ -23,6 +23,7 @@ CouchDB: they read through `ctx` and stage writes to other documents with `ctx.s
 # Execution order. New transitions are added here, in CHT's relative order.
 AVAILABLE = (
     "update_clinics",
+    "registration",
     "generate_shortcode_on_contacts",
     "generate_patient_id_on_people",
     "update_sent_by",
@@ -33,7 +34,6 @@ AVAILABLE = (
 # naming one fails closed with a message that says so.
 NOT_YET_AVAILABLE = (
     "self_report",
-    "registration",
     "accept_patient_reports",
     "accept_case_reports",
     "default_responses",

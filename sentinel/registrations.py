@@ -1,0 +1,113 @@
+"""Registrations: which reports count as a subject's registration, and silencing their schedules.
+
+Shared by `registration` (its `clear_schedule` trigger, the template context's latest registration)
+and the report transitions (`accept_patient_reports` and friends).
+
+- `is_valid_registration` is CHT registration-utils `isValidRegistration`: a report without errors,
+  whose form matches a `registrations` entry (case-insensitive, junk around the code tolerated, with
+  CHT's literal `W*` [bug-compat]), that is an xform, a public form, or has a known contact.
+- `subject_ids(contact)`: the ids reports may name a contact by (`_id`, `patient_id`, `place_id`).
+- `silence(...)`: CHT `silenceRegistrations`: on every registration but the report itself, the
+  tasks of the listed schedule types in a clearable state (`pending`, `scheduled`, `muted`) become
+  `cleared` with `cleared_by: <report id>`; with `silence_for`, only the groups that have a task due
+  before `reported_date + silence_for`.
+
+Reads: registrations through the batch context. Writes: changed registrations, staged on it.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from . import clock
+from .docs import Doc
+from .messages import set_task_state
+
+CLEARABLE_STATES = ("pending", "scheduled", "muted")
+
+
+def form_matches(doc_form: Any, config_form: Any) -> bool:
+    """CHT `isFormCodeSame(doc.form, conf.form)`: `^W*<doc form>\\W*$`, case-insensitive, tested
+    against the configured code (the literal `W*` is CHT's [bug-compat])."""
+    if not isinstance(doc_form, str) or not isinstance(config_form, str) or not doc_form:
+        return False
+    return re.fullmatch(r"W*" + re.escape(doc_form) + r"\W*", config_form, re.IGNORECASE) is not None
+
+
+def registration_config(settings: Any, form: Any) -> Mapping[str, Any] | None:
+    """The first `registrations` entry for this form."""
+    configs = settings.get("registrations")
+    for conf in configs if isinstance(configs, list) else []:
+        if isinstance(conf, Mapping) and form_matches(form, conf.get("form")):
+            return conf
+    return None
+
+
+def is_valid_registration(doc: Any, settings: Any) -> bool:
+    if not isinstance(doc, dict) or doc.get("errors"):
+        return False
+    if doc.get("type") != "data_record" or not doc.get("form"):
+        return False
+    configs = settings.get("registrations")
+    if not any(
+        isinstance(conf, Mapping)
+        and isinstance(conf.get("form"), str)
+        and re.fullmatch(r"W*" + re.escape(conf["form"]) + r"\W*", doc["form"], re.IGNORECASE)
+        for conf in (configs if isinstance(configs, list) else [])
+    ):
+        return False
+    form = settings.form(doc["form"])
+    return doc.get("content_type") == "xml" or bool(form and (form.get("public_form") or doc.get("contact")))
+
+
+def subject_ids(contact: Any) -> list[str]:
+    if not isinstance(contact, dict):
+        return []
+    return [str(contact[k]) for k in ("_id", "patient_id", "place_id") if contact.get(k)]
+
+
+def registrations_of(ctx: Any, ids: Iterable[Any]) -> list[Doc]:
+    """The valid registrations about any of these subject ids, newest first."""
+    return [r for r in ctx.reports_by_subject(ids) if is_valid_registration(r, ctx.settings)]
+
+
+def tasks_to_clear(registration: Doc, reported_date: Any, types: list[str], silence_for: Any, settings: Any) -> list[dict]:
+    """CHT `findToClear`."""
+    tasks = [t for t in registration.get("scheduled_tasks") or [] if isinstance(t, dict) and t.get("type") in types]
+    if not silence_for:
+        return [t for t in tasks if t.get("state") in CLEARABLE_STATES]
+    reported = clock.parse_date(reported_date, settings)
+    duration = clock.parse_duration(silence_for)
+    if reported is None or duration is None:
+        return [t for t in tasks if t.get("state") in CLEARABLE_STATES]
+    until = clock.add_duration(reported, duration, settings)
+    groups = set()
+    for task in tasks:
+        due = clock.parse_date(task.get("due"), settings)
+        if due is not None and due <= until:
+            groups.add((_hashable(task.get("group")), task.get("type")))
+    return [t for t in tasks if (_hashable(t.get("group")), t.get("type")) in groups and t.get("state") in CLEARABLE_STATES]
+
+
+def silence(ctx: Any, report: Doc, registrations: list[Doc], silence_type: Any, silence_for: Any, now: datetime) -> int:
+    """Clear the listed types' clearable tasks on every registration but `report`; returns how many."""
+    if not silence_type:
+        return 0
+    types = [t.strip() for t in (silence_type if isinstance(silence_type, list) else str(silence_type).split(","))]
+    cleared = 0
+    for registration in registrations:
+        if registration.get("_id") == report.get("_id"):
+            continue
+        found = tasks_to_clear(registration, report.get("reported_date"), types, silence_for, ctx.settings)
+        for task in found:
+            set_task_state(task, "cleared", now)
+            task["cleared_by"] = report.get("_id")
+        if found:
+            ctx.stage(registration)
+            cleared += len(found)
+    return cleared
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, (dict, list)) else value

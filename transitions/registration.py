@@ -1,0 +1,512 @@
+"""CHT's `registration` transition: a registration report creates or finds its patient or place,
+assigns or clears message schedules, and replies (spec 2.3, 2.4).
+
+Reads:  the report (hydrated: contact, patient, place); settings `registrations`, `schedules`,
+        `forms`, `contact_types`; contacts by short code or phone; the subject's registrations
+        (view `reports_by_subject`); codes in use (the lookup index).
+Writes: on the report: `patient_id`/`place_id`/`case_id`, `lmp_date`, `expected_date`,
+        `birth_date`, `fields.place_uuid`, `scheduled_tasks`, `tasks`, `errors`, `contact` (when
+        found by phone); new contacts (staged, with a deterministic `_id`); cleared tasks on other
+        registrations (staged).
+Config: registrations: [{form, events: [{name: "on_create", trigger, params, bool_expr}],
+        validations: {join_responses, list}, messages: [{event_type?, bool_expr?, recipient, ...}]}]
+
+Deliberate differences from CHT, all documented in the README:
+- a rejected provided id (`no_provided_patient_id`, `provided_patient_id_not_unique`) stops
+  `add_patient` there; CHT goes on and may create a patient without a `patient_id`;
+- new contacts get an `_id` derived from the report's (so a re-run after a crash finds, never
+  duplicates, them), and days start in the `timezone` setting's zone.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, Mapping
+
+from dateutil.relativedelta import relativedelta
+
+from sentinel import clock, lineage, phones, schedules, validation
+from sentinel.context import Context
+from sentinel.docs import HARDCODED_TYPES, Doc, clone, fields_of, is_report
+from sentinel.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
+from sentinel.recipients import initial_state_for_sender
+from sentinel.registrations import registration_config, registrations_of, silence, subject_ids
+
+log = logging.getLogger(__name__)
+
+name = "registration"
+config_key = "registrations"
+doc_types = ("data_record",)
+
+TRIGGERS = ("add_patient", "add_patient_id", "add_place", "add_case", "add_expected_date", "add_birth_date",
+            "assign_schedule", "clear_schedule")
+_CONTACT_NAMESPACE = uuid.UUID("1b0f6a4e-0c56-4d3f-8f0e-5b9a7c3d2e10")
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+class ParamsError(ValueError):
+    pass
+
+
+def parse_params(params: Any) -> Any:
+    """CHT parseParams: an object as is, a JSON string, else a comma-split string ("" gives {})."""
+    if not params:
+        return {}
+    if isinstance(params, (dict, list)):
+        return params
+    if not isinstance(params, str):
+        raise ParamsError(f"params must be an object, a list or a string, got {json.dumps(params)}")
+    text = params.strip()
+    if text[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParamsError(f"params are not valid JSON: {exc}") from None
+    return params.split(",")
+
+
+def check_config(section: Any, settings: Any) -> list[str]:
+    if section is None:
+        return []
+    if not isinstance(section, list):
+        return ["registrations: must be a list of registration configurations"]
+    problems: list[str] = schedules.schedule_problems(settings)
+    for i, conf in enumerate(section):
+        where = f"registrations[{i}]"
+        if not isinstance(conf, Mapping) or not isinstance(conf.get("form"), str) or not conf.get("form"):
+            problems.append(f"{where}.form: a form code is required")
+            continue
+        events = conf.get("events") or []
+        for j, event in enumerate(events if isinstance(events, list) else []):
+            problems += _event_problems(event, f"{where}.events[{j}]", settings)
+        for j, message in enumerate(conf.get("messages") or []):
+            if isinstance(message, Mapping):
+                problems += settings.expressions.syntax_problems(message.get("bool_expr"), ("doc",), f"{where}.messages[{j}].bool_expr")
+        if conf.get("validations") is not None:
+            problems += validation.validations_problems(conf.get("validations"), f"{where}.validations")
+    return problems
+
+
+def _event_problems(event: Any, where: str, settings: Any) -> list[str]:
+    if not isinstance(event, Mapping):
+        return [f"{where}: must be an object"]
+    trigger = event.get("trigger")
+    try:
+        params = parse_params(event.get("params"))
+    except ParamsError as exc:
+        return [f"{where}.params: {exc}"]
+    problems = settings.expressions.syntax_problems(event.get("bool_expr"), ("doc",), f"{where}.bool_expr")
+    if trigger in ("add_patient", "add_patient_id"):
+        params = params if isinstance(params, dict) else {}
+        if params.get("patient_id_field") == "patient_id":
+            problems.append(f"{where}.params.patient_id_field: cannot be patient_id")
+        type_id = params.get("contact_type") or "person"
+        contact_type = settings.type_by_id(type_id)
+        if contact_type is None:
+            problems.append(f"{where}.params.contact_type: would create a contact of the unknown type {type_id!r}")
+        elif not settings.is_person_type(contact_type):
+            problems.append(f"{where}.params.contact_type: would create a person of the place type {type_id!r}")
+    elif trigger == "add_place":
+        type_id = params.get("contact_type") if isinstance(params, dict) else None
+        contact_type = settings.type_by_id(type_id) if type_id else None
+        if not type_id:
+            problems.append(f"{where}.params.contact_type: add_place needs the contact type of the place")
+        elif contact_type is None:
+            problems.append(f"{where}.params.contact_type: would create a place of the unknown type {type_id!r}")
+        elif settings.is_person_type(contact_type):
+            problems.append(f"{where}.params.contact_type: would create a place of the person type {type_id!r}")
+    elif trigger in ("assign_schedule", "clear_schedule"):
+        if not event.get("params") or not isinstance(params, list):
+            problems.append(f"{where}.params: the name(s) of the schedule(s), as a string, comma-separated list or array")
+        elif trigger == "assign_schedule":
+            problems += [f"{where}.params: no schedule named {n!r}" for n in params if schedules.find_schedule(settings, n) is None]
+    return problems
+
+
+# --- the transition --------------------------------------------------------------------------------
+
+
+def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
+    return is_report(doc) and registration_config(ctx.settings, doc.get("form")) is not None and _is_valid_submission(doc, ctx)
+
+
+def _is_valid_submission(doc: Doc, ctx: Context) -> bool:
+    """CHT utils.isValidSubmission: an xform, a public form, or a known sender."""
+    if doc.get("content_type") == "xml":
+        return True
+    form = ctx.settings.form(doc.get("form"))
+    if not form:
+        return False
+    if form.get("public_form"):
+        return True
+    contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
+    parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
+    parent_contact = parent.get("contact") if isinstance(parent.get("contact"), dict) else {}
+    return bool(contact.get("phone") or parent_contact.get("phone"))
+
+
+def run(doc: Doc, ctx: Context) -> bool:
+    config = registration_config(ctx.settings, doc.get("form")) or {}
+    errors = validation.validate(
+        doc,
+        config.get("validations"),
+        now=ctx.now,
+        query=ctx.batch.validation_query,
+        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
+        translate=ctx.settings.translate,
+        locale=ctx.settings.locale_for(doc),
+        tz=clock.zone(ctx.settings),
+    )
+    if errors:
+        add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
+        return True
+    fields = fields_of(doc)
+    patient_ref, place_ref = fields.get("patient_id"), fields.get("place_id")
+    if (patient_ref and not ctx.settings.is_person(doc.get("patient"))) or (place_ref and not ctx.settings.is_place(doc.get("place"))):
+        add_rejection_message(doc, ctx, config, "registration_not_found")
+        return True
+    for index, event in enumerate(config.get("events") or []):
+        if not isinstance(event, Mapping) or event.get("name") != "on_create" or event.get("trigger") not in TRIGGERS:
+            continue
+        where = f"registrations[{config.get('form')}].events[{index}].bool_expr"
+        flat = {**fields, **doc}  # CHT: _.defaults({}, doc, doc.fields)
+        if not ctx.settings.expressions.condition(event.get("bool_expr"), ("doc",), where)(doc=flat):
+            continue
+        TRIGGER_RUNNERS[event["trigger"]](doc, ctx, config, parse_params(event.get("params")))
+    _add_messages(doc, ctx, config)
+    return True
+
+
+# --- triggers --------------------------------------------------------------------------------------
+
+
+def _add_patient(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    if doc.get("patient_id"):
+        return
+    params = params if isinstance(params, (dict, list)) else {}
+    id_field = params.get("patient_id_field") if isinstance(params, dict) else None
+    if id_field:
+        provided = fields_of(doc).get(id_field)
+        if not provided:
+            add_rejection_message(doc, ctx, config, "no_provided_patient_id")
+            return
+        if ctx.batch.codes_in_use([str(provided)]):
+            add_rejection_message(doc, ctx, config, "provided_patient_id_not_unique")
+            return
+        doc["patient_id"] = provided
+    else:
+        doc["patient_id"] = ctx.next_shortcode()
+    contact_type = params.get("contact_type") if isinstance(params, dict) else None
+    patient: Doc = {
+        "name": fields_of(doc).get(_name_field(params, "patient")),
+        "reported_date": doc.get("reported_date"),
+        "patient_id": doc["patient_id"],
+        "source_id": doc.get("_id"),
+    }
+    if contact_type:
+        patient.update(type="contact", contact_type=contact_type)
+    else:
+        patient["type"] = "person"
+    _create_contact(doc, ctx, config, params, patient, "patient")
+
+
+def _add_place(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    if doc.get("place_id"):
+        return
+    params = params if isinstance(params, dict) else {}
+    doc["place_id"] = ctx.next_shortcode()
+    contact_type = params.get("contact_type")
+    place: Doc = {
+        "name": fields_of(doc).get(_name_field(params, "place")),
+        "reported_date": doc.get("reported_date"),
+        "place_id": doc["place_id"],
+        "source_id": doc.get("_id"),
+    }
+    if contact_type in HARDCODED_TYPES:
+        place["type"] = contact_type
+    else:
+        place.update(type="contact", contact_type=contact_type)
+    _create_contact(doc, ctx, config, params, place, "place")
+
+
+def _create_contact(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any, contact: Doc, role: str) -> None:
+    """CHT addPatient/addPlace after the code is set: find it, or check the parent and create it."""
+    code = contact[f"{role}_id"]
+    if ctx.contacts_by_reference("shortcode", code):
+        return  # a contact already has this code: the report points at it
+    parent = _parent(doc, ctx, config, params)
+    if parent is None:
+        return
+    if not ctx.settings.is_parent_of(parent, contact):
+        add_rejection_message(doc, ctx, config, "parent_invalid", {"template_context": {"parent": parent}})
+        return
+    if role == "patient":
+        if doc.get("birth_date"):
+            contact["date_of_birth"] = doc["birth_date"]
+        phone_field = _phone_field(ctx, doc.get("form"))
+        phone = fields_of(doc).get(phone_field) if phone_field else None
+        if phone:
+            if not phones.validate(ctx.settings.values, phone):
+                add_rejection_message(doc, ctx, config, "provided_phone_not_valid")
+                return
+            contact["phone"] = phone
+    contact = {k: v for k, v in contact.items() if v is not None or k == "name"}
+    doc[role] = {"parent": parent, **contact}  # for the messages; stripped when the report is saved
+    stored = {
+        "_id": str(uuid.uuid5(_CONTACT_NAMESPACE, f"{doc.get('_id')}/{role}")),
+        **contact,
+        "parent": lineage.minify_lineage(parent),
+    }
+    creator = (doc.get("contact") or {}).get("_id") if isinstance(doc.get("contact"), dict) else None
+    if creator:
+        stored["created_by"] = creator
+    if stored.get("name") is None:
+        stored.pop("name")
+    ctx.stage(stored)
+
+
+def _parent(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> Doc | None:
+    """CHT getParent: the `parent_id` field's place, else the sender's place (found by phone if needed)."""
+    field = params.get("parent_id") if isinstance(params, dict) else None
+    if not field:
+        contact = doc.get("contact")
+        if isinstance(contact, dict) and isinstance(contact.get("parent"), dict):
+            return clone(contact["parent"])
+        found = ctx.contacts_by_phone(doc.get("from")) if doc.get("from") else []
+        sender = ctx.hydrated_contact(found[0]["_id"]) if found else None
+        if sender is not None:
+            doc["contact"] = sender
+        if sender is None or not isinstance(sender.get("parent"), dict):
+            add_rejection_message(doc, ctx, config, "parent_not_found")
+            return None
+        return clone(sender["parent"])
+    code = fields_of(doc).get(field)
+    if not code:
+        add_rejection_message(doc, ctx, config, "parent_field_not_provided")
+        return None
+    found = ctx.contacts_by_reference("shortcode", code)
+    if not found:
+        add_rejection_message(doc, ctx, config, "parent_not_found")
+        return None
+    return ctx.hydrated_contact(found[0]["_id"])
+
+
+def _add_case(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    if not doc.get("case_id"):
+        doc["case_id"] = ctx.next_shortcode()
+    contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
+    parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
+    if parent.get("_id"):
+        if not isinstance(doc.get("fields"), dict):
+            doc["fields"] = {}
+        doc["fields"]["place_uuid"] = parent["_id"]
+
+
+def _add_expected_date(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    """CHT setExpectedBirthDate: LMP from `lmp_date|date_lmp` (epoch ms), else weeks back from the report's day."""
+    fields = fields_of(doc)
+    start = None
+    for key in ("lmp_date", "date_lmp"):
+        ms = _js_parse_int(fields.get(key))
+        if ms:  # CHT: a falsy value (0, missing) is no date
+            start = clock.parse_date(ms, ctx.settings)
+            break
+    if start is None:
+        weeks = next((w for w in (_js_number(fields.get(k)) for k in ("weeks_since_lmp", "last_menstrual_period", "lmp")) if w is not None), None)
+        if weeks:
+            day = _report_day(doc, ctx)
+            start = day - relativedelta(weeks=int(weeks)) if day is not None else None
+    if start is None:
+        doc["lmp_date"] = None
+        doc["expected_date"] = None
+        return
+    doc["lmp_date"] = clock.to_iso(start)
+    doc["expected_date"] = clock.to_iso(start + relativedelta(weeks=40))
+
+
+def _add_birth_date(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    """CHT setBirthDate: the report's day minus the first age found (years, months, weeks, days)."""
+    day = _report_day(doc, ctx)
+    if day is None:
+        return
+    fields = fields_of(doc)
+    for unit, keys in (
+        ("years", ("years_since_dob", "years_since_birth", "age_in_years")),
+        ("months", ("months_since_dob", "months_since_birth", "age_in_months")),
+        ("weeks", ("weeks_since_dob", "dob", "weeks_since_birth", "age_in_weeks")),
+        ("days", ("days_since_dob", "days_since_birth", "age_in_days")),
+    ):
+        value = next((fields[k] for k in keys if fields.get(k) is not None), None)
+        amount = _js_parse_int(value)
+        if amount is not None:
+            doc["birth_date"] = clock.to_iso(day - relativedelta(**{unit: amount}))
+            return
+    doc["birth_date"] = clock.to_iso(day)
+
+
+def _assign_schedule(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    names = params if isinstance(params, list) else []
+    extra = _subject_context(doc, ctx)
+    locale = ctx.settings.locale_for(doc)
+    patient, place = doc.get("patient"), doc.get("place")
+    muted = is_muted(patient) if isinstance(patient, dict) else is_muted(place) if isinstance(place, dict) else False
+    denied = initial_state_for_sender(ctx.settings.values, doc.get("from")) == "denied"
+    state = "denied" if denied else "muted" if muted else "scheduled"
+    for schedule_name in names:
+        schedule = schedules.find_schedule(ctx.settings, schedule_name.strip() if isinstance(schedule_name, str) else schedule_name)
+        if schedule is None:
+            continue
+        result = schedules.plan(schedule, doc, settings=ctx.settings, now=ctx.now,
+                                has_text=lambda message: has_text(message, locale, ctx.settings))
+        for error in result.errors:
+            log.warning("Schedule %r on %s: %s", schedule.get("name"), doc.get("_id"), error)
+        if not result.ready:
+            continue
+        existing = doc.get("scheduled_tasks") if isinstance(doc.get("scheduled_tasks"), list) else []
+        for planned in result.tasks:
+            task = planned.task
+            if any(_same_task(task, other) for other in existing):
+                continue  # already assigned (a change processed again after a crash)
+            if not planned.message.get("translation_key"):
+                key = f"schedule:{schedule.get('name')}:{planned.index}:{task.get('due')}"
+                task["messages"] = generate(doc, planned.message, planned.message.get("recipient"), ctx.settings, extra, key)
+            set_task_state(task, state, ctx.now)
+            existing.append(task)
+        if existing:
+            doc["scheduled_tasks"] = existing
+
+
+def _same_task(a: Mapping[str, Any], b: Any) -> bool:
+    return isinstance(b, Mapping) and all(a.get(k) == b.get(k) for k in ("type", "group", "due", "message_key", "recipient"))
+
+
+def _clear_schedule(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
+    types = [t for t in params if isinstance(t, str)] if isinstance(params, list) else []
+    ids = subject_ids(doc.get("patient")) + subject_ids(doc.get("place"))
+    case_id = doc.get("case_id") or fields_of(doc).get("case_id")
+    if case_id:
+        ids.append(str(case_id))
+    registrations = registrations_of(ctx, ids)
+    silence(ctx, doc, registrations, ",".join(types), None, ctx.now)
+
+
+TRIGGER_RUNNERS = {
+    "add_patient": _add_patient,
+    "add_patient_id": _add_patient,  # deprecated name
+    "add_place": _add_place,
+    "add_case": _add_case,
+    "add_expected_date": _add_expected_date,
+    "add_birth_date": _add_birth_date,
+    "assign_schedule": _assign_schedule,
+    "clear_schedule": _clear_schedule,
+}
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+def _add_messages(doc: Doc, ctx: Context, config: Mapping[str, Any]) -> None:
+    messages = config.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return
+    extra = {**_subject_context(doc, ctx), "template_context": {"next_msg": next_times(doc, ctx)}}
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping) or message.get("event_type") not in (None, "", "report_accepted"):
+            continue
+        where = f"registrations[{config.get('form')}].messages[{index}].bool_expr"
+        if not ctx.settings.expressions.condition(message.get("bool_expr"), ("doc",), where)(doc=doc):
+            continue
+        add_message(doc, ctx, message, message.get("recipient"), key=f"registration:messages:{index}", extra=extra)
+
+
+def _subject_context(doc: Doc, ctx: Context) -> dict[str, Any]:
+    """patient, place and their registrations (by the ids the report's fields give) for templates."""
+    fields = fields_of(doc)
+    return {
+        "patient": doc.get("patient"),
+        "place": doc.get("place"),
+        "registrations": registrations_of(ctx, [fields["patient_id"]]) if fields.get("patient_id") else [],
+        "place_registrations": registrations_of(ctx, [fields["place_id"]]) if fields.get("place_id") else [],
+    }
+
+
+def next_times(doc: Doc, ctx: Context) -> dict[str, int]:
+    """CHT getNextTimes: whole minutes, hours, ... until the first scheduled task (0s without one)."""
+    tasks = doc.get("scheduled_tasks") if isinstance(doc.get("scheduled_tasks"), list) else []
+    now = clock.effective_now(ctx.settings, ctx.now)
+    first = tasks[0] if tasks and isinstance(tasks[0], dict) else {}
+    due = clock.parse_date(first.get("due"), ctx.settings) or now
+    seconds = (due - now).total_seconds()
+    months = _months_between(now, due)
+    return {
+        "minutes": int(seconds / 60),
+        "hours": int(seconds / 3600),
+        "days": int(seconds / 86400),
+        "weeks": int(seconds / 604800),
+        "months": months,
+        "years": int(months / 12),
+    }
+
+
+def _months_between(start: datetime, end: datetime) -> int:
+    delta = relativedelta(end, start)
+    return delta.years * 12 + delta.months
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+
+
+def _name_field(params: Any, prefix: str) -> str:
+    if isinstance(params, list) and params and params[0]:
+        return params[0]
+    if isinstance(params, dict) and params.get(f"{prefix}_name_field"):
+        return params[f"{prefix}_name_field"]
+    return f"{prefix}_name"
+
+
+def _phone_field(ctx: Context, form_code: Any) -> str | None:
+    form = ctx.settings.form(form_code) or {}
+    fields = form.get("fields") if isinstance(form.get("fields"), dict) else {}
+    return next((k for k, f in fields.items() if isinstance(f, dict) and f.get("type") == "phone_number"), None)
+
+
+def _report_day(doc: Doc, ctx: Context) -> datetime | None:
+    reported = clock.parse_date(doc.get("reported_date"), ctx.settings)
+    return clock.start_of_day(reported, ctx.settings) if reported is not None else None
+
+
+def _js_parse_int(value: Any) -> int | None:
+    """JS parseInt of a field value: leading digits of its string form, None for NaN."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip()
+    sign = -1 if text.startswith("-") else 1
+    digits = ""
+    for char in text.lstrip("+-"):
+        if not char.isdigit():
+            break
+        digits += char
+    return sign * int(digits) if digits else None
+
+
+def _js_number(value: Any) -> float | None:
+    """JS Number() of a field value, None for NaN (Number(undefined)); "" and null are 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if text == "":
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        return None
