@@ -41,6 +41,30 @@ from sentinel.settings import SettingsStore  # noqa: E402
 
 TRANSITIONS = {"update_clinics": True, "update_sent_by": True, "generate_shortcode_on_contacts": True}
 
+# --workload registrations: CHT's pregnancy registration, with a reply and a 4-message schedule
+REGISTRATION_SETTINGS = {
+    "transitions": {**TRANSITIONS, "registration": True},
+    "forms": {"P": {"meta": {"code": "P"}, "fields": {"patient_name": {"type": "string"}, "lmp": {"type": "integer"}}}},
+    "registrations": [{
+        "form": "P",
+        "events": [
+            {"name": "on_create", "trigger": "add_patient", "params": "", "bool_expr": ""},
+            {"name": "on_create", "trigger": "add_expected_date", "params": "", "bool_expr": "typeof doc.lmp !== 'undefined'"},
+            {"name": "on_create", "trigger": "assign_schedule", "params": "ANC Reminders", "bool_expr": ""},
+        ],
+        "messages": [{"event_type": "report_accepted", "recipient": "reporting_unit",
+                      "message": [{"locale": "en", "content": "Thank you {{contact.name}}, {{patient_name}} is registered as {{patient_id}}."}]}],
+    }],
+    "schedules": [{
+        "name": "ANC Reminders", "start_from": "lmp_date",
+        "messages": [
+            {"group": g, "offset": f"{w} weeks", "send_time": "09:00", "recipient": "reporting_unit",
+             "message": [{"locale": "en", "content": f"{{{{patient_name}}}} ({{{{patient_id}}}}) is due for ANC visit {g}."}]}
+            for g, w in ((1, 12), (2, 20), (3, 26), (4, 30))
+        ],
+    }],
+}
+
 
 def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
@@ -70,6 +94,16 @@ def report(i: int, phone: str) -> dict:
                         "locale": "en", "type": "sms_message", "gateway_ref": uuid.uuid4().hex, "sent_timestamp": str(ts)},
         "fields": {"patient_name": f"Patient {i}", "visit_type": i % 97, "weight": i % 13, "notes": "visit notes " * 3},
         "tasks": [], "errors": [],
+    }
+
+
+def registration_report(i: int, phone: str, now_ms: int) -> dict:
+    """An SMS pregnancy registration (form P): a new patient, LMP 8 weeks ago."""
+    return {
+        "_id": str(uuid.uuid4()), "type": "data_record", "form": "P", "from": phone, "reported_date": now_ms + i,
+        "locale": "en", "sms_message": {"message": f"1!P!Patient {i}#8", "from": phone, "form": "P", "locale": "en",
+                                        "type": "sms_message", "gateway_ref": uuid.uuid4().hex},
+        "fields": {"patient_name": f"Patient {i}", "lmp": 8},
     }
 
 
@@ -154,16 +188,28 @@ def run_sentinel(args, server: CouchServer, url: str, db: str, log_path: Path, s
     return {"wall": wall, "first": first, "peak_rss": peak, "cpu": cpu, "server_cpu": server_cpu}
 
 
-def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tuple[str, str]]) -> dict:
-    """Count reports without the right contact, sent_by or an infodoc (bulk reads only)."""
+def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tuple[str, str]], registrations: bool) -> dict:
+    """Count reports without the right contact, sent_by or an infodoc (bulk reads only); for
+    registrations also without their one patient (unique patient_id), reply and 4 scheduled tasks."""
+    from transitions.registration import _CONTACT_NAMESPACE  # the patients' deterministic ids
+
     ids = [r["_id"] for r in reports]
     docs, infos = server.db(db).all_docs(ids), server.db(f"{db}-sentinel").all_docs(i + "-info" for i in ids)
-    counts = dict.fromkeys(("incomplete_reports", "no_contact", "wrong_contact", "no_sent_by", "no_infodoc"), 0)
+    patients = server.db(db).all_docs(str(uuid.uuid5(_CONTACT_NAMESPACE, f"{i}/patient")) for i in ids) if registrations else {}
+    codes = [p.get("patient_id") for p in patients.values()]
+    counts = dict.fromkeys(("incomplete_reports", "no_contact", "wrong_contact", "no_sent_by", "no_infodoc",
+                            "no_patient", "no_reply", "no_schedule"), 0)
+    counts["duplicated_patient_ids"] = len(codes) - len(set(codes))
     for r in reports:
         doc, info, (chw_id, name) = docs.get(r["_id"], {}), infos.get(r["_id"] + "-info", {}), chws[r["from"]]
         flaws = {"no_contact": not doc.get("contact"), "no_sent_by": doc.get("sent_by") != name,
                  "wrong_contact": bool(doc.get("contact")) and doc["contact"].get("_id") != chw_id,
                  "no_infodoc": not isinstance(info.get("transitions"), dict)}
+        if registrations:
+            patient = patients.get(str(uuid.uuid5(_CONTACT_NAMESPACE, f"{r['_id']}/patient")), {})
+            flaws["no_patient"] = not doc.get("patient_id") or patient.get("patient_id") != doc.get("patient_id")
+            flaws["no_reply"] = len(doc.get("tasks") or []) != 1
+            flaws["no_schedule"] = len(doc.get("scheduled_tasks") or []) != 4
         for key, flawed in flaws.items():
             counts[key] += flawed
         counts["incomplete_reports"] += any(flaws.values())
@@ -176,7 +222,7 @@ def summary(r: dict) -> str:
     return "\n".join([
         "", "=== Sentinel benchmark ===",
         f"server:               {r['server']}" + (f"; views warmed first in {r['warm_seconds']} s" if r["warm_seconds"] else ""),
-        f"reports:              {r['reports']} (+{r['contacts']} contacts), batch size {r['batch_size']}",
+        f"reports:              {r['reports']} {r['workload']} (+{r['contacts']} contacts), batch size {r['batch_size']}",
         f"wall until caught up: {r['wall_seconds']} s ({r['batches_logged']} batches; first checkpoint after {r['first_checkpoint_seconds']} s)",
         f"sentinel rate:        {r['sentinel_docs_per_s']:.0f} reports/s  [target >= 1000: {ok(t['rate_ge_1000'])}]"
         f"  (~{r['after_first_batch_docs_per_s']:.0f}/s after the first batch)",
@@ -185,7 +231,10 @@ def summary(r: dict) -> str:
         f"peak RSS (sentinel):  {r['peak_rss_mb']} MB  [target < 150 MB: {ok(t['peak_rss_lt_150mb'])}]",
         f"CPU during the run:   {cpu} (of {r['wall_seconds']} s wall)",
         f"verification:         {r['incomplete_reports']} incomplete reports (no contact {r['no_contact']}, wrong contact "
-        f"{r['wrong_contact']}, no/wrong sent_by {r['no_sent_by']}, no infodoc {r['no_infodoc']}); {r['log_errors']} ERROR lines in the log",
+        f"{r['wrong_contact']}, no/wrong sent_by {r['no_sent_by']}, no infodoc {r['no_infodoc']}"
+        + (f", no patient {r['no_patient']}, no reply {r['no_reply']}, no schedule {r['no_schedule']}, duplicated "
+           f"patient ids {r['duplicated_patient_ids']}" if r["workload"] == "registrations" else "")
+        + f"); {r['log_errors']} ERROR lines in the log",
     ])
 
 
@@ -199,6 +248,9 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=1800, help="give up on Sentinel after this many seconds")
     p.add_argument("--keep", action="store_true", help="keep the databases, the data folder and the Sentinel log")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    p.add_argument("--workload", choices=("visits", "registrations"), default="visits",
+                   help="visits: SMS visit reports (contact, sent_by); registrations: pregnancy registrations "
+                        "(a new patient, a reply and a 4-message schedule each)")
     args = p.parse_args()
     work, tag, embedded, ok = Path(tempfile.mkdtemp(prefix="sentinel-bench-")), uuid.uuid4().hex[:8], None, False
     if args.couch_url:
@@ -225,8 +277,11 @@ def main() -> int:
         main_db = server.db(dbs[1])
         main_db.create()
         bulk_load(main_db, contacts, args.batch_size, "contacts")
-        SettingsStore(main_db).push({"transitions": TRANSITIONS})
-        reports = [report(i, chw_list[i % 100][0]) for i in range(args.reports)]
+        registrations = args.workload == "registrations"
+        SettingsStore(main_db).push(REGISTRATION_SETTINGS if registrations else {"transitions": TRANSITIONS})
+        now_ms = int(time.time() * 1000)
+        reports = [registration_report(i, chw_list[i % 100][0], now_ms) if registrations else report(i, chw_list[i % 100][0])
+                   for i in range(args.reports)]
         say(f"backlog: {len(contacts)} contacts, settings, {args.reports} reports")
         bulk_load(main_db, [dict(r) for r in reports], args.batch_size, "backlog")
         warm = warm_views(server, dbs[1]) if args.warm_views else None
@@ -235,12 +290,12 @@ def main() -> int:
         pid = embedded.process.pid if embedded and embedded.process else None
         run = run_sentinel(args, server, url_for(dbs[1]), dbs[1], work / "sentinel.log", pid)
         say("verifying ...")
-        counts = verify(server, dbs[1], reports, {phone: (cid, name) for phone, cid, name in chw_list})
+        counts = verify(server, dbs[1], reports, {phone: (cid, name) for phone, cid, name in chw_list}, registrations)
         log_text = (work / "sentinel.log").read_text(errors="replace")
         raw_rate, rate = n_raw / raw_seconds, args.reports / run["wall"]
         later = args.reports - max(0, args.batch_size - len(contacts) - 1)  # reports after the first (full) batch
         result = {
-            "server": "pouchdb-server (leveldb)" if embedded else "given", "reports": args.reports,
+            "server": "pouchdb-server (leveldb)" if embedded else "given", "reports": args.reports, "workload": args.workload,
             "contacts": len(contacts), "batch_size": args.batch_size, "warm_seconds": warm and round(warm, 1),
             "wall_seconds": round(run["wall"], 2), "first_checkpoint_seconds": round(run["first"], 1),
             "sentinel_docs_per_s": round(rate, 1), "raw_docs": n_raw, "raw_docs_per_s": round(raw_rate, 1),
