@@ -31,9 +31,6 @@ MAX_LINEAGE_ROUNDS = 8
 REPORTS_DDOC = "sentinel-reports"  # ddocs/sentinel-reports: reports_by_subject, messages_by_state
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
 
 class BatchContext:
     def __init__(
@@ -162,25 +159,23 @@ class BatchContext:
         return {key[1] for key, ids in found.items() if ids}
 
     def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
-        """Reports about any of these subject ids (patient/place uuids or codes, case ids), newest
-        first, each once (CHT getReportsBySubject; view `sentinel-reports/reports_by_subject`).
-        The batch's own copies win over the stored ones; answers are cached for the batch."""
-        keys = tuple(sorted({str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""}))
+        """Reports about any of these subject ids (patient/place uuids or codes, case ids), each once,
+        in CHT's order (getReportsBySubject: the view's rows for each id in turn, those of one id by
+        document id; not by date). The batch's own copies win over the stored ones; answers are
+        cached for the batch. View `sentinel-reports/reports_by_subject`."""
+        keys = tuple(dict.fromkeys(str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""))
         if not keys:
             return []
         if keys not in self._subject_reports:
             rows = self.main.view(REPORTS_DDOC, "reports_by_subject", keys=list(keys), include_docs=True)
-            found: dict[str, Doc] = {}
+            found: dict[str, None] = {}
             for row in rows:
                 doc = row.get("doc")
                 if isinstance(doc, dict) and doc.get("_id") not in found:
-                    found[doc["_id"]] = doc
-            for doc_id, doc in found.items():
-                if doc_id not in self._docs:
-                    self._docs[doc_id] = doc
+                    found[doc["_id"]] = None
+                    self._docs.setdefault(doc["_id"], doc)
             self._subject_reports[keys] = list(found)
-        docs = [self._docs[i] for i in self._subject_reports[keys] if i in self._docs]
-        return sorted(docs, key=lambda d: _number(d.get("reported_date")), reverse=True)
+        return [self._docs[i] for i in self._subject_reports[keys] if i in self._docs]
 
     def validation_query(self, view: str, keys: list[Any]) -> list[dict[str, Any]]:
         """The `query` of `validation`: reports by field value from their view, and contacts by

@@ -4,8 +4,12 @@ Shared by `registration` (its `clear_schedule` trigger, the template context's l
 and the report transitions (`accept_patient_reports` and friends).
 
 - `is_valid_registration` is CHT registration-utils `isValidRegistration`: a report without errors,
-  whose form matches a `registrations` entry (case-insensitive, junk around the code tolerated, with
-  CHT's literal `W*` [bug-compat]), that is an xform, a public form, or has a known contact.
+  whose form matches a `registrations` entry (`^[^a-z]*<configured code>[^a-z]*$`, case-insensitive:
+  anything but letters around the code, tested against the report's form), that is an xform, or
+  whose form is configured in `forms` (any object, `{}` included: JS truthiness) and is public or
+  has a contact.
+- `registration_config` is the transition's own match, CHT `utils.isFormCodeSame(doc.form, conf.form)`:
+  `^W*<report's form>\\W*$` tested against the configured code (the literal `W*` is CHT's [bug-compat]).
 - `subject_ids(contact)`: the ids reports may name a contact by (`_id`, `patient_id`, `place_id`).
 - `silence(...)`: CHT `silenceRegistrations`: on every registration but the report itself, the
   tasks of the listed schedule types in a clearable state (`pending`, `scheduled`, `muted`) become
@@ -21,7 +25,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from . import clock
-from .docs import Doc
+from .docs import Doc, js_truthy
 from .messages import set_task_state
 
 CLEARABLE_STATES = ("pending", "scheduled", "muted")
@@ -50,15 +54,18 @@ def is_valid_registration(doc: Any, settings: Any) -> bool:
     if doc.get("type") != "data_record" or not doc.get("form"):
         return False
     configs = settings.get("registrations")
-    if not any(
+    if not isinstance(doc["form"], str) or not any(
         isinstance(conf, Mapping)
         and isinstance(conf.get("form"), str)
-        and re.fullmatch(r"W*" + re.escape(conf["form"]) + r"\W*", doc["form"], re.IGNORECASE)
+        and conf["form"]
+        and re.fullmatch(r"[^a-z]*" + re.escape(conf["form"]) + r"[^a-z]*", doc["form"], re.IGNORECASE)
         for conf in (configs if isinstance(configs, list) else [])
     ):
         return False
-    form = settings.form(doc["form"])
-    return doc.get("content_type") == "xml" or bool(form and (form.get("public_form") or doc.get("contact")))
+    if doc.get("content_type") == "xml":
+        return True
+    form = settings.form(doc["form"])  # `{}` counts: JavaScript truthiness
+    return form is not None and bool(js_truthy(form.get("public_form")) or js_truthy(doc.get("contact")))
 
 
 def subject_ids(contact: Any) -> list[str]:
@@ -68,7 +75,8 @@ def subject_ids(contact: Any) -> list[str]:
 
 
 def registrations_of(ctx: Any, ids: Iterable[Any]) -> list[Doc]:
-    """The valid registrations about any of these subject ids, newest first."""
+    """The valid registrations about any of these subject ids, in CHT's order (the view's: by id
+    asked, then by document id; not by date: a template's `registrations[0]` is the first by id)."""
     return [r for r in ctx.reports_by_subject(ids) if is_valid_registration(r, ctx.settings)]
 
 

@@ -14,13 +14,17 @@ Config: registrations: [{form, events: [{name: "on_create", trigger, params, boo
 Deliberate differences from CHT, all documented in the README:
 - a rejected provided id (`no_provided_patient_id`, `provided_patient_id_not_unique`) stops
   `add_patient` there; CHT goes on and may create a patient without a `patient_id`;
-- new contacts get an `_id` derived from the report's (so a re-run after a crash finds, never
-  duplicates, them), and days start in the `timezone` setting's zone.
+- new contacts get an `_id` derived from the report's. A run that finds the contact it created
+  before (the report's own write was lost: a crash between the two) takes its code back instead of
+  creating a second contact or rejecting the report's provided id as taken;
+- days start in the `timezone` setting's zone.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Mapping
@@ -29,7 +33,7 @@ from dateutil.relativedelta import relativedelta
 
 from sentinel import clock, lineage, phones, schedules, validation
 from sentinel.context import Context
-from sentinel.docs import HARDCODED_TYPES, Doc, clone, fields_of, is_report
+from sentinel.docs import HARDCODED_TYPES, Doc, clone, fields_of, get_id, is_report, js_truthy
 from sentinel.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
 from sentinel.recipients import initial_state_for_sender
 from sentinel.registrations import registration_config, registrations_of, silence, subject_ids
@@ -122,12 +126,43 @@ def _event_problems(event: Any, where: str, settings: Any) -> list[str]:
     elif trigger in ("assign_schedule", "clear_schedule"):
         if not event.get("params") or not isinstance(params, list):
             problems.append(f"{where}.params: the name(s) of the schedule(s), as a string, comma-separated list or array")
-        elif trigger == "assign_schedule":
-            problems += [f"{where}.params: no schedule named {n!r}" for n in params if schedules.find_schedule(settings, n) is None]
+        # A name no schedule has is not a problem: CHT skips it, and an existing configuration with a
+        # stale name must not stop every transition. It is logged when a report meets it.
     return problems
 
 
 # --- the transition --------------------------------------------------------------------------------
+
+
+def prefetch(docs: list[Doc], batch: Any) -> None:
+    """Bulk-load what `add_patient`/`add_place` will look up for these reports: the contacts an
+    earlier run may have created, provided ids and parents by short code, senders by phone."""
+    created, codes, senders = [], [], []
+    for doc in docs:
+        config = registration_config(batch.settings, doc.get("form")) if is_report(doc) else None
+        events = config.get("events") if isinstance(config, Mapping) else None
+        for event in events if isinstance(events, list) else []:
+            role = {"add_patient": "patient", "add_patient_id": "patient", "add_place": "place"}.get(event.get("trigger")) if isinstance(event, Mapping) else None
+            if role is None or doc.get(f"{role}_id"):
+                continue
+            try:
+                params = parse_params(event.get("params"))
+            except ParamsError:
+                continue
+            params = params if isinstance(params, dict) else {}
+            created.append(contact_id(doc, role))
+            codes += [fields_of(doc).get(params.get(key)) for key in ("patient_id_field", "parent_id") if isinstance(params.get(key), str)]
+            contact = doc.get("contact")
+            if not params.get("parent_id") and not (isinstance(contact, dict) and contact.get("parent")):
+                senders.append(doc.get("from"))
+    batch.load_many(created)
+    batch.prefetch_references("shortcode", [c for c in codes if c])
+    batch.prefetch_phones([s for s in senders if s])
+
+
+def contact_id(doc: Doc, role: str) -> str:
+    """The `_id` of the patient ("patient") or place ("place") this report creates."""
+    return str(uuid.uuid5(_CONTACT_NAMESPACE, f"{doc.get('_id')}/{role}"))
 
 
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
@@ -139,9 +174,9 @@ def _is_valid_submission(doc: Doc, ctx: Context) -> bool:
     if doc.get("content_type") == "xml":
         return True
     form = ctx.settings.form(doc.get("form"))
-    if not form:
+    if form is None:  # a form configured as `{}` counts (JavaScript truthiness)
         return False
-    if form.get("public_form"):
+    if js_truthy(form.get("public_form")):
         return True
     contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
     parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
@@ -188,13 +223,16 @@ def _add_patient(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any)
     if doc.get("patient_id"):
         return
     params = params if isinstance(params, (dict, list)) else {}
+    if _created_before(doc, ctx, "patient"):
+        return
     id_field = params.get("patient_id_field") if isinstance(params, dict) else None
     if id_field:
         provided = fields_of(doc).get(id_field)
         if not provided:
             add_rejection_message(doc, ctx, config, "no_provided_patient_id")
             return
-        if ctx.batch.codes_in_use([str(provided)]):
+        # CHT isIdUnique: no *contact* has this short code (contacts_by_reference), whatever reports say
+        if ctx.contacts_by_reference("shortcode", provided):
             add_rejection_message(doc, ctx, config, "provided_patient_id_not_unique")
             return
         doc["patient_id"] = provided
@@ -202,7 +240,7 @@ def _add_patient(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any)
         doc["patient_id"] = ctx.next_shortcode()
     contact_type = params.get("contact_type") if isinstance(params, dict) else None
     patient: Doc = {
-        "name": fields_of(doc).get(_name_field(params, "patient")),
+        **_name(doc, params, "patient"),
         "reported_date": doc.get("reported_date"),
         "patient_id": doc["patient_id"],
         "source_id": doc.get("_id"),
@@ -211,17 +249,19 @@ def _add_patient(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any)
         patient.update(type="contact", contact_type=contact_type)
     else:
         patient["type"] = "person"
-    _create_contact(doc, ctx, config, params, patient, "patient")
+    _create_contact(doc, ctx, config, params, patient, "patient", provided=bool(id_field))
 
 
 def _add_place(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
     if doc.get("place_id"):
         return
     params = params if isinstance(params, dict) else {}
+    if _created_before(doc, ctx, "place"):
+        return
     doc["place_id"] = ctx.next_shortcode()
     contact_type = params.get("contact_type")
     place: Doc = {
-        "name": fields_of(doc).get(_name_field(params, "place")),
+        **_name(doc, params, "place"),
         "reported_date": doc.get("reported_date"),
         "place_id": doc["place_id"],
         "source_id": doc.get("_id"),
@@ -230,13 +270,17 @@ def _add_place(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -
         place["type"] = contact_type
     else:
         place.update(type="contact", contact_type=contact_type)
-    _create_contact(doc, ctx, config, params, place, "place")
+    _create_contact(doc, ctx, config, params, place, "place", provided=False)
 
 
-def _create_contact(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any, contact: Doc, role: str) -> None:
-    """CHT addPatient/addPlace after the code is set: find it, or check the parent and create it."""
-    code = contact[f"{role}_id"]
-    if ctx.contacts_by_reference("shortcode", code):
+def _create_contact(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any, contact: Doc, role: str, provided: bool) -> None:
+    """CHT addPatient/addPlace after the code is set: find it, or check the parent and create it.
+
+    CHT looks the code up first (getContactUuid) and stops if a contact has it. A generated code is
+    unused by construction (the generator checks every document's codes), so only a provided one is
+    looked up (already answered by the uniqueness check, so it costs nothing).
+    """
+    if provided and ctx.contacts_by_reference("shortcode", contact[f"{role}_id"]):
         return  # a contact already has this code: the report points at it
     parent = _parent(doc, ctx, config, params)
     if parent is None:
@@ -256,34 +300,47 @@ def _create_contact(doc: Doc, ctx: Context, config: Mapping[str, Any], params: A
             contact["phone"] = phone
     contact = {k: v for k, v in contact.items() if v is not None or k == "name"}
     doc[role] = {"parent": parent, **contact}  # for the messages; stripped when the report is saved
-    stored = {
-        "_id": str(uuid.uuid5(_CONTACT_NAMESPACE, f"{doc.get('_id')}/{role}")),
-        **contact,
-        "parent": lineage.minify_lineage(parent),
-    }
+    stored = {"_id": contact_id(doc, role), **contact, "parent": lineage.minify_lineage(parent)}
     creator = (doc.get("contact") or {}).get("_id") if isinstance(doc.get("contact"), dict) else None
     if creator:
         stored["created_by"] = creator
-    if stored.get("name") is None:
-        stored.pop("name")
     ctx.stage(stored)
 
 
+def _created_before(doc: Doc, ctx: Context, role: str) -> bool:
+    """The contact an earlier run of this report created, when the report's own write was lost: the
+    report takes its code back (and the contact, for the messages) instead of creating another."""
+    existing = ctx.load(contact_id(doc, role))
+    code = existing.get(f"{role}_id") if existing is not None else None
+    if not code or existing.get("source_id") != doc.get("_id"):
+        return False
+    doc[f"{role}_id"] = code
+    doc[role] = ctx.hydrated_contact(existing["_id"]) or clone(existing)
+    return True
+
+
 def _parent(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> Doc | None:
-    """CHT getParent: the `parent_id` field's place, else the sender's place (found by phone if needed)."""
+    """CHT getParent: the `parent_id` field's place, else the sender's place (found by phone if needed).
+
+    As in CHT, only the sender's parent on a hydrated report is hydrated: a place found by short
+    code or by the sender's phone is the stored document (its own `parent` minified), which is what
+    the templates see (`{{parent.name}}` of a patient under a clinic is then the clinic's name).
+    """
     field = params.get("parent_id") if isinstance(params, dict) else None
     if not field:
         contact = doc.get("contact")
-        if isinstance(contact, dict) and isinstance(contact.get("parent"), dict):
+        if isinstance(contact, dict) and js_truthy(contact.get("parent")):
             return clone(contact["parent"])
         found = ctx.contacts_by_phone(doc.get("from")) if doc.get("from") else []
-        sender = ctx.hydrated_contact(found[0]["_id"]) if found else None
+        sender = clone(found[0]) if found else None
         if sender is not None:
-            doc["contact"] = sender
-        if sender is None or not isinstance(sender.get("parent"), dict):
+            doc["contact"] = sender  # CHT getParentByPhone: the contact as stored
+        place_id = get_id(sender.get("parent")) if sender is not None else None
+        parent = ctx.load(place_id) if place_id else None
+        if parent is None:
             add_rejection_message(doc, ctx, config, "parent_not_found")
             return None
-        return clone(sender["parent"])
+        return clone(parent)
     code = fields_of(doc).get(field)
     if not code:
         add_rejection_message(doc, ctx, config, "parent_field_not_provided")
@@ -292,7 +349,7 @@ def _parent(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> D
     if not found:
         add_rejection_message(doc, ctx, config, "parent_not_found")
         return None
-    return ctx.hydrated_contact(found[0]["_id"])
+    return clone(found[0])
 
 
 def _add_case(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
@@ -307,31 +364,36 @@ def _add_case(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) ->
 
 
 def _add_expected_date(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
-    """CHT setExpectedBirthDate: LMP from `lmp_date|date_lmp` (epoch ms), else weeks back from the report's day."""
+    """CHT setExpectedBirthDate: LMP from `lmp_date|date_lmp` (epoch ms), else weeks back from the report's day.
+
+    As in CHT, the first of those fields that is present decides, even when it holds no usable
+    value (`null`, `""`, `0`): a later one is not looked at. Fractional weeks are whole days, rounded
+    (moment: 2.5 weeks back is 18 days back).
+    """
     fields = fields_of(doc)
     start = None
-    for key in ("lmp_date", "date_lmp"):
-        ms = _js_parse_int(fields.get(key))
-        if ms:  # CHT: a falsy value (0, missing) is no date
-            start = clock.parse_date(ms, ctx.settings)
-            break
+    ms = _first_present(fields, ("lmp_date", "date_lmp"), lambda v: _js_parse_int(v) if js_truthy(v) else 0)
+    if ms:
+        start = clock.parse_date(ms, ctx.settings)
     if start is None:
-        weeks = next((w for w in (_js_number(fields.get(k)) for k in ("weeks_since_lmp", "last_menstrual_period", "lmp")) if w is not None), None)
-        if weeks:
-            day = _report_day(doc, ctx)
-            start = day - relativedelta(weeks=int(weeks)) if day is not None else None
-    if start is None:
+        weeks = _first_present(fields, ("weeks_since_lmp", "last_menstrual_period", "lmp"), _js_number)
+        day = _report_day(doc, ctx) if weeks else None
+        if day is not None:
+            start = _shifted(day, days=-_abs_round(weeks * 7) if math.isfinite(weeks) else None)
+    expected = _shifted(start, weeks=40) if start is not None else None
+    if expected is None:  # CHT: no LMP, or one out of range (moment's invalid date writes null)
         doc["lmp_date"] = None
         doc["expected_date"] = None
         return
     doc["lmp_date"] = clock.to_iso(start)
-    doc["expected_date"] = clock.to_iso(start + relativedelta(weeks=40))
+    doc["expected_date"] = clock.to_iso(expected)
 
 
 def _add_birth_date(doc: Doc, ctx: Context, config: Mapping[str, Any], params: Any) -> None:
-    """CHT setBirthDate: the report's day minus the first age found (years, months, weeks, days)."""
+    """CHT setBirthDate: the report's day minus the first age found (years, months, weeks, days);
+    nothing at all for a report without `fields` (CHT getDOB gives '')."""
     day = _report_day(doc, ctx)
-    if day is None:
+    if day is None or not js_truthy(doc.get("fields")):
         return
     fields = fields_of(doc)
     for unit, keys in (
@@ -343,7 +405,8 @@ def _add_birth_date(doc: Doc, ctx: Context, config: Mapping[str, Any], params: A
         value = next((fields[k] for k in keys if fields.get(k) is not None), None)
         amount = _js_parse_int(value)
         if amount is not None:
-            doc["birth_date"] = clock.to_iso(day - relativedelta(**{unit: amount}))
+            born = _shifted(day, **{unit: -amount})
+            doc["birth_date"] = clock.to_iso(born) if born is not None else None  # out of range: moment's invalid date
             return
     doc["birth_date"] = clock.to_iso(day)
 
@@ -359,6 +422,7 @@ def _assign_schedule(doc: Doc, ctx: Context, config: Mapping[str, Any], params: 
     for schedule_name in names:
         schedule = schedules.find_schedule(ctx.settings, schedule_name.strip() if isinstance(schedule_name, str) else schedule_name)
         if schedule is None:
+            log.warning("assign_schedule on %s: no schedule named %r in the settings; skipped", doc.get("_id"), schedule_name)
             continue
         result = schedules.plan(schedule, doc, settings=ctx.settings, now=ctx.now,
                                 has_text=lambda message: has_text(message, locale, ctx.settings))
@@ -460,6 +524,38 @@ def _months_between(start: datetime, end: datetime) -> int:
 # --- small helpers ---------------------------------------------------------------------------------
 
 
+def _name(doc: Doc, params: Any, prefix: str) -> dict[str, Any]:
+    """`{name}` from the name field; no key when the report lacks the field (JS undefined)."""
+    fields, field = fields_of(doc), _name_field(params, prefix)
+    return {"name": fields[field]} if field in fields else {}
+
+
+def _first_present(fields: Mapping[str, Any], keys: tuple[str, ...], convert: Any) -> Any:
+    """CHT's loops over alternative field names: the first key whose converted value is not NaN
+    (None); a missing field converts to NaN."""
+    for key in keys:
+        if key in fields:
+            value = convert(fields[key])
+            if value is not None:
+                return value
+    return None
+
+
+def _shifted(moment: datetime, **delta: Any) -> datetime | None:
+    """`moment` moved by whole calendar units, or None when a unit is missing or out of range."""
+    if any(v is None for v in delta.values()):
+        return None
+    try:
+        return moment + relativedelta(**delta)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _abs_round(value: float) -> int:
+    """moment's absRound: halves away from zero."""
+    return int(math.floor(abs(value) + 0.5)) * (-1 if value < 0 else 1)
+
+
 def _name_field(params: Any, prefix: str) -> str:
     if isinstance(params, list) and params and params[0]:
         return params[0]
@@ -480,33 +576,30 @@ def _report_day(doc: Doc, ctx: Context) -> datetime | None:
 
 
 def _js_parse_int(value: Any) -> int | None:
-    """JS parseInt of a field value: leading digits of its string form, None for NaN."""
+    """JS parseInt of a field value: the leading decimal digits of its string form, None for NaN."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip()
-    sign = -1 if text.startswith("-") else 1
-    digits = ""
-    for char in text.lstrip("+-"):
-        if not char.isdigit():
-            break
-        digits += char
-    return sign * int(digits) if digits else None
+        return int(value) if math.isfinite(value) else None
+    match = _JS_INT.match(str(value))
+    return int(match.group(1)) if match else None
 
 
 def _js_number(value: Any) -> float | None:
-    """JS Number() of a field value, None for NaN (Number(undefined)); "" and null are 0."""
+    """JS Number() of a (present) field value, None for NaN; "" and null are 0."""
     if value is None:
+        return 0.0
+    if isinstance(value, (bool, int, float)):
+        return None if isinstance(value, float) and math.isnan(value) else float(value)
+    if not isinstance(value, str):
         return None
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
+    text = value.strip()
     if text == "":
         return 0.0
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    if _JS_NUMBER.match(text):
+        return float(text.replace("Infinity", "inf"))
+    return None
+
+
+_JS_INT = re.compile(r"^\s*([+-]?[0-9]+)")
+_JS_NUMBER = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|Infinity)$")

@@ -7,7 +7,7 @@ function (doc) {
   var seen = {};
   var subjects = [
     fields.patient_id, fields.patient_uuid, doc.patient_id,
-    fields.place_id, doc.place_id, fields.case_id, doc.case_id
+    fields.place_id, fields.place_uuid, doc.place_id, fields.case_id, doc.case_id
   ];
   for (var i = 0; i < subjects.length; i++) {
     var subject = subjects[i];
