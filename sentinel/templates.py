@@ -10,13 +10,28 @@ Context (spec 6.1), earlier sources win and a source only fills keys still missi
 where `extract(x)` is `{clinic, health_center, district, parent: health_center, grandparent:
 district}` (the ancestors of x found in its hydrated lineage, present only when found) < `x.fields` < x.
 
-Rendering: Mustache (pystache) with HTML escaping off and parsed templates cached, `None` rendered as
-nothing (CHT's mustache renders `null` as ""). Lambdas, each rendering its inner text first:
-`{{#date}}` (`date_format`, default `DD-MMM-YYYY`), `{{#datetime}}` (`reported_date_format`, default
-`DD-MMM-YYYY HH:mm:ss`), `{{#bikram_sambat_date}}` (the Nepali date in Devanagari, day month year),
-`{{#local_phone}}` (without `+<default_country_code>`). A number is read as epoch ms, anything else as
-a date string; dates are shown in the `timezone` setting's zone and the message's locale (month and
-day names from CLDR through Babel). Formats are moment.js formats, translated to CLDR patterns.
+Only the patient and place the caller passes count as steps 1 and 3-4 (CHT uses `extras.patient`,
+never the report's own hydrated `patient`, which then only comes in as a key of the report at step 5).
+`patient_name` is the patient's `name` unless an earlier source set a truthy one; a patient without a
+`name` leaves it unset, so the report's `patient_name` field can still fill it.
+
+Rendering: Mustache (pystache) with HTML escaping off and parsed templates cached. Values print as
+JavaScript's `String()` does, as mustache.js prints them: `null` as nothing, booleans as `true` /
+`false`, integral numbers without `.0`, arrays joined by commas, objects as `[object Object]`; a key
+whose value is `null` stops the lookup there (inside a section it does not fall back to an outer
+key of the same name). Lambdas, each rendering its inner text first (with the whole context, lambdas
+included, as CHT does): `{{#date}}` (`date_format`, default `DD-MMM-YYYY`), `{{#datetime}}`
+(`reported_date_format`, default `DD-MMM-YYYY HH:mm:ss`), `{{#bikram_sambat_date}}` (bikram-sambat's
+`toBik_text`: Devanagari day, month name and year, e.g. `१५ चैत २०७३`), `{{#local_phone}}` (without
+`+<default_country_code>`). A number is read as epoch ms, anything else as a date string; dates are
+shown in the `timezone` setting's zone and the message's locale (month and day names from CLDR
+through Babel). Formats are moment.js formats (`[...]` is literal text), translated to CLDR patterns.
+
+Known differences from moment.js, on purpose or minor: a date that cannot be read is left as its
+text (moment prints `Invalid date`); month and day names are CLDR's, which differ from moment's in
+a few places (Nepali abbreviations and digits, `sept` in Spanish); `Do` prints the plain day number.
+A template that cannot be parsed (a mismatched end tag) raises `TemplateError`, as mustache.js throws;
+pystache accepts an unclosed section, which mustache.js rejects.
 
 Reads and writes: nothing (pure functions over hydrated documents).
 """
@@ -24,6 +39,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -32,12 +48,67 @@ import pystache
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 
-from .docs import Doc
+from .docs import Doc, js_truthy
 
 DEFAULT_DATE_FORMAT = "DD-MMM-YYYY"
 DEFAULT_DATETIME_FORMAT = "DD-MMM-YYYY HH:mm:ss"
 
-_renderer = pystache.Renderer(escape=lambda s: s, missing_tags="ignore")
+
+class TemplateError(ValueError):
+    """A template that cannot be parsed (an unclosed section, bad delimiters, ...)."""
+
+
+def js_string(value: Any) -> str:
+    """JavaScript `String(value)` for JSON values, as mustache.js prints an interpolated value."""
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return _js_number(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(js_string(v) for v in value)
+    if isinstance(value, Mapping):
+        return "[object Object]"
+    return str(value)
+
+
+def _js_number(value: float) -> str:
+    """ECMAScript Number::toString: the shortest round-trip digits (as Python's repr), positional
+    from 1e-6 up to 1e21, exponential (`1e-7`, `1.5e+21`) outside."""
+    if value == 0:
+        return "0"
+    sign, digits_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
+    digits = "".join(map(str, digits_tuple)).rstrip("0") or "0"
+    k = len(digits)
+    n = exponent + len(digits_tuple)  # value = 0.d1d2...dk x 10^n
+    minus = "-" if value < 0 else ""
+    if k <= n <= 21:
+        return minus + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return minus + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return minus + "0." + "0" * (-n) + digits
+    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{minus}{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+
+
+class _JsRenderer(pystache.Renderer):
+    def str_coerce(self, val: Any) -> str:  # noqa: D102 - pystache's hook for non-string values
+        return js_string(val)
+
+
+_renderer = _JsRenderer(escape=lambda s: s, missing_tags="ignore")
 
 # moment.js tokens -> CLDR (LDML) pattern letters; longest first so "MMMM" wins over "MM"
 _MOMENT_TOKENS = [
@@ -45,23 +116,39 @@ _MOMENT_TOKENS = [
     ("DDDD", "DDD"), ("DDD", "D"), ("Do", "d"), ("DD", "dd"), ("D", "d"), ("dddd", "EEEE"), ("ddd", "EEE"),
     ("dd", "EEEEEE"), ("d", "e"), ("HH", "HH"), ("H", "H"), ("hh", "hh"), ("h", "h"), ("mm", "mm"),
     ("m", "m"), ("ss", "ss"), ("s", "s"), ("SSS", "SSS"), ("A", "a"), ("a", "a"), ("ZZ", "xx"), ("Z", "xxx"),
-    ("ww", "ww"), ("w", "w"), ("GGGG", "YYYY"), ("gggg", "YYYY"),
+    ("ww", "ww"), ("w", "w"), ("GGGG", "YYYY"), ("gggg", "YYYY"), ("kk", "kk"), ("k", "k"), ("Q", "Q"),
+    ("SS", "SS"), ("S", "S"),
 ]
-_MOMENT_PATTERN = re.compile(r"\[[^\]]*\]|" + "|".join(re.escape(t) for t, _ in _MOMENT_TOKENS) + r"|[A-Za-z]+|[^A-Za-z\[]+")
+_MOMENT_PATTERN = re.compile(
+    r"\[[^\]]*\]|" + "|".join(re.escape(t) for t, _ in _MOMENT_TOKENS) + r"|[A-Za-z]|[^A-Za-z\[]+|\["
+)
 _TOKEN_MAP = dict(_MOMENT_TOKENS)
 
 
 @lru_cache(maxsize=256)
 def cldr_pattern(moment_format: str) -> str:
-    """A moment.js format as a CLDR pattern (`DD-MMM-YYYY` -> `dd-MMM-yyyy`); unknown letters are literal."""
-    out = []
+    """A moment.js format as a CLDR pattern (`DD-MMM-YYYY` -> `dd-MMM-yyyy`).
+
+    As in moment, `[...]` is literal text and so is every letter that is not a token (one letter at a
+    time: `DDTHH` is day, `T`, hour); runs of literal text are quoted together."""
+    out: list[str] = []
+    literal: list[str] = []
+
+    def flush() -> None:
+        if literal:
+            text = "".join(literal)
+            out.append(_quote(text) if any(c.isalpha() or c == "'" for c in text) else text)
+            literal.clear()
+
     for token in _MOMENT_PATTERN.findall(moment_format):
-        if token.startswith("["):
-            out.append(_quote(token[1:-1]))
-        elif token in _TOKEN_MAP:
+        if token in _TOKEN_MAP:
+            flush()
             out.append(_TOKEN_MAP[token])
-        else:
-            out.append(_quote(token) if any(c.isalpha() or c == "'" for c in token) else token)
+        elif token.startswith("[") and token.endswith("]") and len(token) > 1:
+            literal.append(token[1:-1])
+        else:  # a letter that is no token, other characters, or a bracket never closed
+            literal.append(token)
+    flush()
     return "".join(out)
 
 
@@ -82,9 +169,17 @@ def format_moment(moment: datetime, moment_format: str, locale: str | None) -> s
     return format_datetime(moment, cldr_pattern(moment_format), locale=babel_locale(locale))
 
 
+# bikram-sambat's (npm, used by CHT) month names and digits; nepali_datetime only does the arithmetic
+BS_MONTHS = ("बैशाख", "जेठ", "असार", "साउन", "भदौ", "असोज", "कार्तिक", "मंसिर", "पौष", "माघ", "फाल्गुन", "चैत")
+_DEVANAGARI_DIGITS = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
 def bikram_sambat(moment: datetime) -> str:
-    """The Nepali (Bikram Sambat) date in Devanagari, e.g. `१९ भदौ २०७७`."""
-    return nepali_datetime.date.from_datetime_date(moment.date()).strftime("%D %N %K")
+    """bikram-sambat `toBik_text`: the Nepali date as `<day> <month> <year>` in Devanagari, the day
+    not zero-padded (2017-03-28 is `१५ चैत २०७३`)."""
+    bs = nepali_datetime.date.from_datetime_date(moment.date())
+    day, year = (str(n).translate(_DEVANAGARI_DIGITS) for n in (bs.day, bs.year))
+    return f"{day} {BS_MONTHS[bs.month - 1]} {year}"
 
 
 # --- context ---------------------------------------------------------------------------------------
@@ -127,9 +222,10 @@ def build_context(
     place_registrations: list[Doc] | tuple[Doc, ...] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The template context of a message about `doc` (see the module docstring for the order)."""
-    patient = patient if patient is not None else doc.get("patient")
-    place = place if place is not None else doc.get("place")
+    """The template context of a message about `doc` (see the module docstring for the order).
+
+    `patient` and `place` are the caller's (CHT `extras.patient` / `extras.place`), not the doc's.
+    """
     context: dict[str, Any] = {}
     if isinstance(patient, dict):
         context["patient"] = patient
@@ -138,8 +234,13 @@ def build_context(
     defaults(context, extra)
     if isinstance(patient, dict):
         defaults(context, extract(patient, ancestors))
-        if not context.get("patient_name"):
-            context["patient_name"] = patient.get("name")
+        # JS: `ctx.patient_name = ctx.patient_name || patient.name`; an undefined name leaves the key
+        # undefined, which a later source may still fill
+        if not js_truthy(context.get("patient_name")):
+            if "name" in patient:
+                context["patient_name"] = patient["name"]
+            else:
+                context.pop("patient_name", None)
     defaults(context, extract(place, ancestors))
     defaults(context, extract(doc, ancestors))
     defaults(context, extract(registrations[0] if registrations else None, ancestors))
@@ -152,21 +253,19 @@ def build_context(
 
 @lru_cache(maxsize=4096)
 def _parsed(template: str) -> Any:
-    return pystache.parse(template)
+    try:
+        return pystache.parse(template)
+    except Exception as exc:  # pystache raises ParsingError and a few plain errors on bad delimiters
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _no_nulls(value: Any) -> Any:
-    """pystache renders None as "None"; CHT's mustache renders nothing."""
-    if isinstance(value, dict):
-        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_no_nulls(v) for v in value]
-    return value
-
-
-def render_plain(template: str, context: Mapping[str, Any]) -> str:
-    """Mustache without lambdas (error messages, inner texts of lambdas)."""
-    return _renderer.render(_parsed(template), _no_nulls(dict(context)))
+def _render(template: str, context: Mapping[str, Any]) -> str:
+    try:
+        return _renderer.render(_parsed(template), context)
+    except TemplateError:
+        raise
+    except pystache.parser.ParsingError as exc:  # a template returned by a lambda
+        raise TemplateError(str(exc)) from exc
 
 
 def render(
@@ -179,19 +278,26 @@ def render(
     local_phone: Callable[[str], str],
 ) -> str:
     """Render `template` with CHT's lambdas. `to_datetime` reads a rendered value (epoch ms or a date
-    string) as an aware datetime in the settings' zone, or None; `local_phone` strips the country code."""
-    plain = _no_nulls(dict(context))
+    string) as an aware datetime in the settings' zone, or None; `local_phone` strips the country code.
+
+    Raises TemplateError when the template cannot be parsed."""
+    view: dict[str, Any] = {}
 
     def inner(text: str) -> str:
-        return _renderer.render(_parsed(text), plain).strip()
+        return _render(text, view).strip()
 
-    def dated(fmt: Callable[[datetime], str]) -> Callable[[str], str]:
-        def lambda_(text: str) -> str:
+    def dated(fmt: Callable[[datetime], str]) -> Callable[..., str]:
+        def lambda_(text: str | None = None) -> str:
+            if text is None:  # `{{date}}` used as a variable, not a section: nothing to format
+                return ""
             rendered = inner(text)
             moment = to_datetime(_number_or_text(rendered))
             return fmt(moment) if moment is not None else rendered
 
         return lambda_
+
+    def phone_lambda(text: str | None = None) -> str:
+        return local_phone(inner(text)) if text is not None else ""
 
     date_format = settings.get("date_format") or DEFAULT_DATE_FORMAT
     datetime_format = settings.get("reported_date_format") or DEFAULT_DATETIME_FORMAT
@@ -199,9 +305,11 @@ def render(
         "date": dated(lambda m: format_moment(m, date_format, locale)),
         "datetime": dated(lambda m: format_moment(m, datetime_format, locale)),
         "bikram_sambat_date": dated(bikram_sambat),
-        "local_phone": lambda text: local_phone(inner(text)),
+        "local_phone": phone_lambda,
     }
-    return _renderer.render(_parsed(template), {**plain, **lambdas})
+    view.update(context)
+    view.update(lambdas)  # CHT: `{...view, ...helpers}`, the helpers win
+    return _render(template, view)
 
 
 def _number_or_text(value: str) -> Any:
