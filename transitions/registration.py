@@ -36,6 +36,7 @@ from sentinel.context import Context
 from sentinel.docs import HARDCODED_TYPES, Doc, clone, fields_of, get_id, is_report, js_truthy
 from sentinel.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
 from sentinel.recipients import initial_state_for_sender
+from sentinel.templates import TemplateError
 from sentinel.registrations import registration_config, registrations_of, silence, subject_ids
 
 log = logging.getLogger(__name__)
@@ -437,7 +438,11 @@ def _assign_schedule(doc: Doc, ctx: Context, config: Mapping[str, Any], params: 
                 continue  # already assigned (a change processed again after a crash)
             if not planned.message.get("translation_key"):
                 key = f"schedule:{schedule.get('name')}:{planned.index}:{task.get('due')}"
-                task["messages"] = generate(doc, planned.message, planned.message.get("recipient"), ctx.settings, extra, key)
+                try:
+                    task["messages"] = generate(doc, planned.message, planned.message.get("recipient"), ctx.settings, extra, key)
+                except (re.error, TemplateError) as exc:  # CHT: a parse_error on the report, the task is not added
+                    add_error(doc, {"code": "parse_error", "message": f"{exc}: {planned.message.get('message')}"})
+                    continue
             set_task_state(task, state, ctx.now)
             existing.append(task)
         if existing:
