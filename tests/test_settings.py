@@ -80,7 +80,7 @@ def test_check_config_accepts_a_valid_file_or_a_whole_settings_doc(tmp_path, cap
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ('{"transitions": {"nope": true}, "sms": {"duplicate_limit": 99}}', ['Unknown transition "nope"', "settings.sms.duplicate_limit"]),
+        ('{"transitions": {"nope": true}, "schedule_evening_hours": 99}', ['Unknown transition "nope"', "settings.schedule_evening_hours"]),
         ("{not json", ["not valid JSON"]),
         ("[1, 2]", ["must be a JSON object"]),
     ],

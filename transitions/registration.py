@@ -33,7 +33,7 @@ from dateutil.relativedelta import relativedelta
 
 from sentinel import clock, lineage, phones, schedules, validation
 from sentinel.context import Context
-from sentinel.docs import HARDCODED_TYPES, Doc, clone, fields_of, get_id, is_report, js_truthy
+from sentinel.docs import HARDCODED_TYPES, Doc, add_error, clone, fields_of, get_id, is_report, js_truthy
 from sentinel.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
 from sentinel.recipients import initial_state_for_sender
 from sentinel.templates import TemplateError
