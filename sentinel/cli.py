@@ -18,7 +18,7 @@ from .couch import CouchServer, redact
 from .errors import ConfigError, SentinelError, TransientError
 from .parking import ParkedErrors
 from .runner import DEFAULT_BATCH_SIZE, Runner, utc_now
-from .scheduler import Scheduler, run_jobs
+from .scheduler import INTERVAL_SECONDS, Scheduler, run_jobs
 from .settings import SettingsStore, build, read_settings_file
 
 log = logging.getLogger("sentinel")
@@ -62,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         server, db = connect(args)
         log.info("Sentinel starting on %s", redact(couch_url(args)))
         runner = Runner(server, db, batch_size=args.batch_size)
-        scheduler = Scheduler(runner.job_env(), clock=utc_now)
+        scheduler = Scheduler(runner.job_env(), clock=utc_now, interval=args.schedule_interval)
         install_signal_handlers(runner, scheduler)
         try:
             runner.setup()
@@ -184,7 +184,9 @@ def cmd_tick(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     server, db = connect(args)
     runner = Runner(server, db)
-    runner.reload_settings()
+    # the jobs see what the daemon's would: the sentinel database, the design documents (their
+    # views), the lookup index (subjects by short code) and the settings, set up as `run` does
+    runner.setup()
     outcome = run_jobs(runner.job_env(), now)
     failed = {name: error for name, error in outcome.items() if error}
     print(f"ran {len(outcome)} scheduled job(s) as of {now.isoformat()}: {len(failed)} failed")
@@ -194,6 +196,16 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
 
 # --- entry point ------------------------------------------------------------------------------------
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentinel", description="Run CHT-style transitions on a CouchDB changes feed.")
     top.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"), help="debug, info, warning or error")
@@ -207,6 +219,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--embedded", action="store_true", help="without COUCH_URL: start a local PouchDB Server")
     run.add_argument("--data-dir", help="with --embedded: keep the server's data here (default: a temporary folder)")
     run.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="changes per batch (default %(default)s)")
+    run.add_argument(
+        "--schedule-interval",
+        type=_positive_seconds,
+        default=INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="run the scheduled jobs (due tasks, reminders, ...) this often (default %(default)s; SIGUSR2 runs them at once)",
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate an app-settings JSON file offline")

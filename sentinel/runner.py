@@ -29,6 +29,7 @@ from .couch import CouchDB, CouchServer
 from .errors import ConfigError, TransientError
 from .parking import ParkedErrors
 from .pipeline import BatchOutcome, Change, Pipeline, RecentWrites
+from .reminders import reminder_problems
 from .retry import make_retry
 from .scheduler import JobEnv
 from .settings import SETTINGS_DOC_ID, TRANSLATIONS_PREFIX, Settings, SettingsStore, build
@@ -132,6 +133,8 @@ class Runner:
             )
             return False
         self.current, self.config_error = (settings, transitions), None
+        for problem in reminder_problems(settings):  # CHT skips a bad reminder; so do we, but say so
+            log.warning("This reminder will be skipped: %s", problem)
         names = ", ".join(t.name for t in transitions) or "none"
         log.info("Settings rev %s loaded; transitions enabled: %s", rev, names)
         log.info(

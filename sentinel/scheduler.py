@@ -1,11 +1,23 @@
-"""Scheduled jobs: run at start-up, then every 5 minutes, on SIGUSR2, or once by `sentinel tick`.
+"""Scheduled jobs: run at start-up, then every 5 minutes (`sentinel run --schedule-interval`), on
+SIGUSR2, or once by `sentinel tick [--now ISO]`.
 
 A job is `(name, run(env, now))`. Jobs run one after another in a background thread; a job is never
 run twice at once. Each run logs `Task <name> started` and `Task <name> completed` (or
-`completed with error: ...`), the lines CHT's tooling waits for.
+`completed with error: ...`), the lines CHT's tooling waits for. A job that fails is logged and the
+others still run; it runs again next time (every job is idempotent).
 
-Jobs here: `transitions_disabled_reminder` (repeats the settings problems while transitions are
-disabled, so a growing backlog is never silent). Later capabilities add their jobs to `JOBS`.
+Jobs, in CHT's order (spec 4.1), then ours:
+
+- `due_tasks` (`sentinel/due_tasks.py`, CHT dueTasks): inside the send window, `scheduled` tasks
+  whose due time has come become `pending`, their messages rendered now.
+- `reminders` (`sentinel/reminders.py`, CHT reminders): the `reminders` setting's
+  `reminder:<form>:<ms>:<place>` docs and `reminderlog:<form>:<ms>` docs.
+- `transitions_disabled_reminder`: repeats the settings problems while transitions are disabled, so a
+  growing backlog is never silent.
+- `sms_history_cleanup`: deletes the duplicate-message counts (`sms-history:*`, `sentinel/history.py`)
+  of the sentinel database whose newest message is more than 30 minutes old.
+
+`due_tasks` and `reminders` do nothing while the settings are invalid (`env.settings()` is None).
 """
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from . import due_tasks, history, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -22,6 +35,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 5 * 60
+HISTORY_PAGE_SIZE = 1000  # sms-history docs read (and deleted) per request
 
 
 @dataclass
@@ -43,8 +57,57 @@ def transitions_disabled_reminder(env: JobEnv, now: datetime) -> None:
         )
 
 
+def sms_history_cleanup(env: JobEnv, now: datetime) -> int:
+    """Delete the `sms-history:` docs whose newest time is older than the 30-minute window; returns how many.
+
+    Paged through `_all_docs` by id, deleted with one `_bulk_docs` per page, each at the revision read:
+    a doc written meanwhile (a 409: a new message was counted) is kept. A doc without any time counts
+    nothing and goes too. Both stored forms are read: `{count, last}` and the older `{times: [...]}`.
+    """
+    horizon = int((now - history.WINDOW).timestamp() * 1000)
+    deleted, after = 0, None
+    end = history.ID_PREFIX + "\ufff0"
+    while True:
+        rows = env.sentinel.all_docs_range(after or history.ID_PREFIX, end, limit=HISTORY_PAGE_SIZE + 1)
+        rows = [r for r in rows if r.get("id") != after][:HISTORY_PAGE_SIZE]
+        expired = []
+        for row in rows:
+            doc = row.get("doc")
+            if not isinstance(doc, dict) or not doc.get("_id", "").startswith(history.ID_PREFIX):
+                continue
+            newest = _newest_message_ms(doc)
+            if newest is None or newest < horizon:
+                expired.append({"_id": doc["_id"], "_rev": doc["_rev"], "_deleted": True})
+        if expired:
+            results = env.sentinel.bulk_docs(expired)
+            deleted += sum(1 for r in results if r.get("error") is None)
+            for doc, result in zip(expired, results):
+                if result.get("error") not in (None, "conflict"):
+                    log.error("sms_history_cleanup: could not delete %s: %s", doc["_id"], result.get("error"))
+        if len(rows) < HISTORY_PAGE_SIZE:
+            break
+        after = rows[-1]["id"]
+    if deleted:
+        log.info("sms_history_cleanup: deleted %d expired duplicate-message count(s)", deleted)
+    return deleted
+
+
+def _newest_message_ms(doc: dict) -> float | None:
+    """The time of the newest message a `sms-history:` doc counts (`last`, else the latest of `times`)."""
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if number(doc.get("last")):
+        return doc["last"]
+    times = [t for t in doc.get("times") or [] if number(t)] if isinstance(doc.get("times"), list) else []
+    return max(times) if times else None
+
+
 JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
+    ("due_tasks", due_tasks.run),
+    ("reminders", reminders.run),
     ("transitions_disabled_reminder", transitions_disabled_reminder),
+    ("sms_history_cleanup", sms_history_cleanup),
 ]
 
 
