@@ -163,3 +163,25 @@ def test_tick_moves_the_due_messages_to_pending_inside_the_window_in_each_langua
     main.put(late)
     tick(url, datetime(2026, 4, 27, 7, 0, tzinfo=timezone.utc) + timedelta(minutes=1))
     assert states(main.get("anc-en"))[-1] == ("ANC Reminders", "scheduled")
+
+
+@pytest.mark.parametrize(
+    "bool_expr, kind",
+    [
+        pytest.param("(function () { while (true) {} })()", "time limit", id="an endless loop"),
+        pytest.param("std.open('/etc/passwd', 'r') !== null", "ReferenceError", id="opening a file"),
+        pytest.param("require('fs').readFileSync('/etc/passwd')", "ReferenceError", id="requiring a module"),
+    ],
+)
+def test_a_hostile_condition_is_stopped_reported_and_the_feed_goes_on(main, hierarchy, make_runner, caplog, bool_expr, kind):
+    settings = {**SETTINGS, "registrations": [{**SETTINGS["registrations"][0], "events": [
+        {"name": "on_create", "trigger": "add_patient", "params": "", "bool_expr": bool_expr},
+    ]}, SETTINGS["registrations"][1]]}
+    runner = make_runner(settings, clock=lambda: REGISTERED)
+    main.bulk_docs([registration("hostile", "P", "en", "Eve", lmp=4), registration("next", "B", "en", "Ben", days_since_birth=1)])
+    with caplog.at_level("WARNING"):
+        drain(runner)
+    assert "patient_id" not in main.get("hostile")  # the condition counted as false: no patient
+    assert main.get("next")["patient_id"]  # and the next report was processed as usual
+    warnings = [r.getMessage() for r in caplog.records if "bool_expr" in r.getMessage()]
+    assert warnings and "events[0].bool_expr" in warnings[0] and kind in warnings[0], warnings
