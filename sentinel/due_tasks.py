@@ -32,15 +32,14 @@ Rules, in CHT's order:
 
 How (and where we differ from CHT on purpose):
 
-- The view is `sentinel-reports/messages_by_state` (`[state, due ms]` per message), read in pages of
-  PAGE_SIZE rows from `["scheduled", now - max_overdue]` to `["scheduled", now]`, each page
-  continuing at the last row's key with `startkey_docid`. PouchDB Server ignores `startkey_docid`
-  (so does CHT's comment on PouchDB), and our own writes take rows out of the range as we go, so the
-  position is never a row count (`skip`): rows of the last key that belong to documents already
-  handled are dropped client-side, and the next page asks for as many more rows as there may be of
-  those. So any number of due tasks is read, many rows of one document or one key never stall the
-  paging, and a page's rows are never those of an earlier page.
-- A page's documents come with the rows (`include_docs`); their lineage and subjects are loaded in
+- The documents come from Sentinel's due index (`lookups.due_keys`: one small doc per UTC hour and
+  shard of the ids with a `scheduled` task due then, kept up to date from the feed and Sentinel's own
+  writes), not from the `messages_by_state` view, which PouchDB Server would bring up to date at
+  1 ms for every document written since the last query. The buckets of the window's hours are read
+  in one range request, their documents in pages of PAGE_SIZE; each listed document is checked
+  (its tasks' states and due times), so an out-of-date entry costs a read, never a wrong send.
+  Entries of documents with nothing due in that hour any more are taken out afterwards (`tidy`).
+- A page's documents are read in one request; their lineage and subjects are loaded in
   a few bulk requests by a `BatchContext` (as a transition batch is), and the registrations of all
   the page's subjects in one view request.
 - A document is changed only in the tasks that change: its stored form is written back (no
@@ -51,9 +50,9 @@ How (and where we differ from CHT on purpose):
 - A task's due date is compared as epoch ms, not as CHT's ISO string (CHT never sends a task whose
   `due` is stored in another ISO form, e.g. without milliseconds).
 
-Reads:  the view, the page's lineage and subjects (`_all_docs`, Sentinel's lookup index), their
+Reads:  the due index (sentinel database), the pages' documents, their lineage and subjects (`_all_docs`, Sentinel's lookup index), their
         registrations (`sentinel-reports/reports_by_subject`).
-Writes: the documents whose tasks changed (`_bulk_docs`).
+Writes: the documents whose tasks changed (`_bulk_docs`), tidied due-index docs.
 """
 from __future__ import annotations
 
@@ -67,13 +66,14 @@ from . import clock, messages
 from .context import REPORTS_DDOC, BatchContext
 from .couch import CouchDB
 from .docs import Doc, clone, fields_of, js_truthy
+from . import lookups
 from .lookups import LookupIndex
 from .registrations import is_valid_registration
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 1000  # view rows per page (CHT's BATCH_SIZE); tests make it small
-VIEW = "messages_by_state"
+PAGE_SIZE = 1000  # documents per page (CHT's BATCH_SIZE); tests make it small
+BUCKETS_PER_READ = 1000  # due-index docs per request
 SCHEDULED = "scheduled"
 PENDING = "pending"
 CLEAR = "clear"
@@ -127,62 +127,59 @@ def process(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime) -> D
         return outcome
     effective = clock.effective_now(settings, now)
     window = (_ms(clock.overdue_cutoff(settings, now)), _ms(effective))
-    for rows in view_pages(main, [SCHEDULED, window[0]], [SCHEDULED, window[1]], PAGE_SIZE):
+    seen: dict[str, set[str]] = {}  # bucket doc id -> the document ids it listed
+    current: dict[str, set[str]] = {}  # document id -> the buckets it belongs in after this run
+    for rows in index_pages(main, sentinel, window, PAGE_SIZE, seen):
         outcome.pages += 1
+        for row in rows:  # as read, before this run changes them: what it sends is tidied next run,
+            doc = row.get("doc")  # once its write is sure to have landed
+            current[row["id"]] = {f"{kind}:{value}" for kind, value in lookups.due_keys(doc)} if isinstance(doc, dict) else set()
         _process_page(main, sentinel, settings, now, window, rows, outcome)
+    tidy(sentinel, seen, current)
     return outcome
 
 
 # --- paging --------------------------------------------------------------------------------------
 
 
-def view_pages(main: CouchDB, startkey: Any, endkey: Any, page_size: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows of `messages_by_state` from startkey to endkey, with their docs, page by page, each row once.
-
-    Continues at the last row's key with `startkey_docid` (CouchDB) and drops the rows of that key
-    whose documents were already handled (the servers that ignore `startkey_docid` send the key's
-    rows again from its first one); see the module docstring.
-    """
-    last: tuple[Any, str] | None = None
-    done_ids: set[str] = set()  # documents of rows at last's key, handed out already
-    rows_at_key = 0  # how many rows at last's key were handed out: at most that many come again
-    rows_at_last = 0  # rows of exactly (last key, last id) handed out
-    server_ignores_docid = False
-    stalled = 0  # a full page of rows handled already (rows added meanwhile): ask for more next time
+def index_pages(main: CouchDB, sentinel: CouchDB, window: tuple[int, int], page_size: int,
+                seen: dict[str, set[str]]) -> Iterator[list[dict[str, Any]]]:
+    """The documents the due index lists for the window's hours, PAGE_SIZE at a time, as rows
+    `{id, doc}`; each document once. `seen` gets, per bucket doc id, the ids it listed (for `tidy`)."""
+    first = lookups.index_id(("due", lookups.due_hour(window[0])))
+    last = lookups.index_id(("due", lookups.due_hour(window[1]))) + ":\ufff0"
+    ids: set[str] = set()
+    after: str | None = None
     while True:
-        params: dict[str, Any] = {"endkey": endkey, "include_docs": True}
-        if last is None:
-            params.update(startkey=startkey, limit=page_size + stalled)
-        else:
-            again = rows_at_key if server_ignores_docid else rows_at_last
-            params.update(startkey=last[0], startkey_docid=last[1], limit=page_size + again + stalled)
-        rows = main.view(REPORTS_DDOC, VIEW, **params)
-        fresh = []
+        rows = sentinel.all_docs_range(after or first, last, limit=BUCKETS_PER_READ + 1)
+        rows = [r for r in rows if r.get("id") != after][:BUCKETS_PER_READ]
         for row in rows:
-            if last is not None and row.get("key") == last[0] and row.get("id") in done_ids:
-                if row.get("id") != last[1]:
-                    server_ignores_docid = True  # a row from before our position: the key started over
-                continue
-            fresh.append(row)
-        if fresh:
-            yield fresh
-            tail = fresh[-1]
-            key, doc_id = tail.get("key"), tail.get("id")
-            at_key = [r for r in fresh if r.get("key") == key]
-            if last is not None and key == last[0]:
-                rows_at_key += len(at_key)
-                done_ids.update(r.get("id") for r in at_key)
-                rows_at_last = (rows_at_last if doc_id == last[1] else 0) + sum(1 for r in at_key if r.get("id") == doc_id)
-            else:
-                rows_at_key = len(at_key)
-                done_ids = {r.get("id") for r in at_key}
-                rows_at_last = sum(1 for r in at_key if r.get("id") == doc_id)
-            last = (key, doc_id)
-            stalled = 0
-        elif rows:
-            stalled += len(rows)
-        if len(rows) < params["limit"]:
-            return  # the server had no more
+            listed = (row.get("doc") or {}).get("ids")
+            if isinstance(listed, list):
+                seen[row["id"]] = {i for i in listed if isinstance(i, str)}
+                ids.update(seen[row["id"]])
+        if len(rows) < BUCKETS_PER_READ:
+            break
+        after = rows[-1]["id"]
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), page_size):
+        chunk = ordered[i:i + page_size]
+        found = main.all_docs(chunk)
+        yield [{"id": doc_id, "doc": found.get(doc_id)} for doc_id in chunk]
+
+
+def tidy(sentinel: CouchDB, seen: dict[str, set[str]], current: dict[str, set[str]]) -> None:
+    """Take out of each bucket the documents that no longer have a scheduled task due in it (sent,
+    cleared, deleted). A bucket someone else changed meanwhile (409) is left for the next run."""
+    changed = []
+    found = sentinel.all_docs([bucket for bucket in seen])
+    for bucket, listed in seen.items():
+        stale = {i for i in listed if bucket[len(lookups.ID_PREFIX):] not in current.get(i, set())}
+        doc = found.get(bucket)
+        if stale and doc is not None:
+            changed.append({**doc, "ids": sorted(set(doc.get("ids") or []) - stale)})
+    if changed:
+        sentinel.bulk_docs(changed)  # 409s are fine: the next run looks again
 
 
 # --- one page ------------------------------------------------------------------------------------
@@ -269,21 +266,10 @@ def _due_tasks(doc: Doc, window: tuple[int, int]) -> list[tuple[int, dict[str, A
     for index, task in enumerate(tasks):
         if not isinstance(task, dict) or task.get("state") != SCHEDULED:
             continue
-        due_ms = view_due_ms(task, doc)
+        due_ms = lookups.due_ms(task, doc)
         if due_ms is not None and window[0] <= due_ms <= window[1]:
             found.append((index, task, due_ms))
     return found
-
-
-def view_due_ms(task: Mapping[str, Any], doc: Mapping[str, Any]) -> int | None:
-    """The view's due time: `task.due || task.timestamp || doc.reported_date`, as epoch ms (None when not a date).
-
-    Strings are read as `Date.parse` does (a date or time without zone is UTC, which is how the view
-    server runs); numbers are epoch ms.
-    """
-    value = next((v for v in (task.get("due"), task.get("timestamp"), doc.get("reported_date")) if js_truthy(v)), None)
-    moment = clock.parse_date(value, None)
-    return _ms(moment) if moment is not None else None
 
 
 def _template_extra(hydrated: Doc, registrations: Mapping[str, list[Doc]]) -> dict[str, Any]:

@@ -22,28 +22,35 @@ the feed position plus every document that existed when the index was built. A d
 changed after that and not reached by the feed yet is not seen until it is (while catching up with a
 backlog; a caught-up daemon is a second behind). CHT's view reads the state at query time instead.
 
+The same index answers the due_tasks job: ("due", "<UTC hour YYYYMMDDHH>:<shard>") lists the documents
+with a `scheduled` task due in that hour, so the job reads a range of small docs instead of a view
+over every message (which PouchDB Server would first bring up to date, at 1 ms per document written).
+
 Keys are those of `ddocs/sentinel/views/lookups/map.js`, with every value a string (whole numbers as
 JS's `String()` writes them; other floats as Python does, e.g. 1e-05, which no code or phone is): ("phone", p), ("shortcode", code) and ("external", RC_CODE) for contacts, and
 ("code", c) for every `patient_id`/`place_id`/`case_id` of any document.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from . import clock
 from .couch import CouchDB
-from .docs import Doc
+from .docs import Doc, js_truthy
 from .lineage import is_contact
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # ("phone", "+2547...") | ("shortcode", "12345") | ("external", "RC1") | ("code", c)
 
-KINDS = ("phone", "shortcode", "external", "code")
+KINDS = ("phone", "shortcode", "external", "code", "due")
 ID_PREFIX = "lookup:"
 MARKER_ID = "_local/lookups"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: the due-index buckets
 MAX_VALUE_LENGTH = 200  # longer values (malformed documents) are not indexed, so never found
 SCAN_PAGE = 1000
 PROGRESS_SECONDS = 5.0
@@ -69,9 +76,38 @@ def make_key(kind: str, value: Any) -> Key | None:
     return (kind, text.upper() if kind == "external" else text)
 
 
+def due_ms(task: Any, doc: Any) -> int | None:
+    """A task's due time as `messages_by_state` reads it: `task.due || task.timestamp ||
+    doc.reported_date` (JavaScript truthiness), as epoch ms; None when it is not a date."""
+    value = next((v for v in (task.get("due"), task.get("timestamp"), doc.get("reported_date")) if js_truthy(v)), None)
+    moment = clock.parse_date(value, None)
+    return int(moment.timestamp() * 1000) if moment is not None else None
+
+
+def due_hour(ms: int) -> str:
+    """The UTC hour of an epoch-ms time, `YYYYMMDDHH`: the buckets of the due index."""
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y%m%d%H")
+
+
+def due_keys(doc: Doc) -> set[Key]:
+    """("due", "<YYYYMMDDHH>:<shard>") for each `scheduled` task: which hour buckets the due_tasks job
+    must look in. 16 shards per hour (by the doc id's hash) keep a busy hour's index docs small."""
+    tasks = doc.get("scheduled_tasks")
+    if not isinstance(tasks, list):
+        return set()
+    shard = hashlib.md5(str(doc.get("_id")).encode()).hexdigest()[0]
+    keys = set()
+    for task in tasks:
+        if isinstance(task, dict) and task.get("state") == "scheduled":
+            ms = due_ms(task, doc)
+            if ms is not None and ms >= 0:
+                keys.add(("due", f"{due_hour(ms)}:{shard}"))
+    return keys
+
+
 def keys_of(doc: Doc) -> set[Key]:
-    """The keys a document answers, as `map.js` emits them."""
-    keys: set[Key | None] = set()
+    """The keys a document answers, as `map.js` emits them, and its due-index buckets (`due_keys`)."""
+    keys: set[Key | None] = set(due_keys(doc))
     if is_contact(doc):
         if doc.get("phone"):
             keys.add(make_key("phone", doc["phone"]))
