@@ -96,31 +96,45 @@ class RecentWrites:
     """The last documents (and infodocs) we wrote, so the feed's echo of our own write costs no read.
 
     A change is served from here only when its rev is exactly the rev we wrote; each entry is used
-    once. Kept as compact JSON (a private copy on every take), at most `capacity` documents.
+    once. Kept as compact JSON (a private copy on every take), at most `capacity` documents and
+    `max_bytes` of JSON (documents with many tasks are large); the oldest go first.
     """
 
-    def __init__(self, capacity: int = 20000):
+    def __init__(self, capacity: int = 20000, max_bytes: int = 24 * 1024 * 1024):
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._docs: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._infos: dict[str, bytes] = {}
 
     def remember(self, doc: Doc) -> None:
-        self._docs[doc["_id"]] = (doc["_rev"], _compact(doc))
-        self._docs.move_to_end(doc["_id"])
-        while len(self._docs) > self.capacity:
-            old, _ = self._docs.popitem(last=False)
-            self._infos.pop(old, None)
+        self._drop(doc["_id"])
+        entry = (doc["_rev"], _compact(doc))
+        self._docs[doc["_id"]] = entry
+        self._bytes += len(entry[1])
+        while self._docs and (len(self._docs) > self.capacity or self._bytes > self.max_bytes):
+            self._drop(next(iter(self._docs)))
+
+    def _drop(self, doc_id: str) -> None:
+        entry = self._docs.pop(doc_id, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])
+        info = self._infos.pop(doc_id, None)
+        if info is not None:
+            self._bytes -= len(info)
 
     def remember_info(self, doc_id: str, info: Doc) -> None:
         if doc_id in self._docs:
+            old = self._infos.get(doc_id)
             self._infos[doc_id] = _compact(info)
+            self._bytes += len(self._infos[doc_id]) - (len(old) if old is not None else 0)
 
     def take(self, change: Change) -> tuple[Doc, Doc | None] | None:
         entry = self._docs.get(change.id)
         if entry is None or change.rev is None or entry[0] != change.rev:
             return None
-        del self._docs[change.id]
-        info = self._infos.pop(change.id, None)
+        info = self._infos.get(change.id)
+        self._drop(change.id)
         return json.loads(entry[1]), (json.loads(info) if info is not None else None)
 
 
