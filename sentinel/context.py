@@ -15,10 +15,11 @@ Writes: nothing; `stage()` records documents for the pipeline to save with one `
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from . import lineage
+from . import infodoc, lineage
 from .cache import LookupCache
 from .couch import CouchDB
 from .docs import Doc, is_report, patient_ref, place_ref
@@ -52,6 +53,9 @@ class BatchContext:
         self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
         self._subject_reports: dict[tuple[str, ...], list[str]] = {}
+        self._views: dict[str, list[dict[str, Any]]] = {}
+        self._infos: dict[str, Doc] = {}  # infodocs by document id: the batch's own and those loaded for others
+        self._staged_infos: dict[str, set[str]] = {}
         self.shortcodes = ShortcodePool(main, self.codes_in_use)
         self.history = history if history is not None else MessageHistory()  # kept across batches by the pipeline
 
@@ -177,6 +181,42 @@ class BatchContext:
             self._subject_reports[keys] = list(found)
         return [self._docs[i] for i in self._subject_reports[keys] if i in self._docs]
 
+    def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of one of our views (`ddocs/`), read once per batch for the same parameters. With
+        `include_docs`, documents the batch already holds are given as the batch's copies."""
+        key = json.dumps([ddoc, view, params], sort_keys=True, default=str)
+        if key not in self._views:
+            keys = params.pop("keys", None)
+            rows = self.main.view(ddoc, view, keys=keys, **params)
+            for row in rows:
+                doc = row.get("doc")
+                if isinstance(doc, dict) and isinstance(doc.get("_id"), str):
+                    row["doc"] = self._docs.setdefault(doc["_id"], doc)
+            self._views[key] = rows
+        return self._views[key]
+
+    # --- infodocs of other documents (muting history, ...) ----------------------------------------
+    def add_infos(self, infos: dict[str, Doc]) -> None:
+        """The pipeline hands in the infodocs of the batch's changes (the same objects it will save)."""
+        self._infos.update(infos)
+
+    def infodocs(self, doc_ids: Iterable[str]) -> dict[str, Doc]:
+        """The infodocs of these documents (blank ones for those without), loaded in one request."""
+        wanted = [i for i in dict.fromkeys(doc_ids) if isinstance(i, str) and i not in self._infos]
+        if wanted:
+            found = self.index.sentinel.all_docs(infodoc.infodoc_id(i) for i in wanted)
+            for doc_id in wanted:
+                self._infos[doc_id] = found.get(infodoc.infodoc_id(doc_id)) or infodoc.blank(doc_id)
+        return {i: self._infos[i] for i in doc_ids if i in self._infos}
+
+    def stage_infodoc(self, doc_id: str, origin: str) -> None:
+        """Save the (changed) infodoc of `doc_id` with the batch's infodocs."""
+        self.infodocs([doc_id])
+        self._staged_infos.setdefault(doc_id, set()).add(origin)
+
+    def staged_infodocs(self) -> list[tuple[Doc, set[str]]]:
+        return [(self._infos[i], origins) for i, origins in self._staged_infos.items()]
+
     def validation_query(self, view: str, keys: list[Any]) -> list[dict[str, Any]]:
         """The `query` of `validation`: reports by field value from their view, and contacts by
         phone (`uniquePhone`) from the lookup index, as view rows `{id, key}`."""
@@ -250,10 +290,11 @@ class BatchContext:
 
     def unstage_origin(self, origin: str) -> None:
         """Forget the writes a failed change staged (documents other changes staged too are kept)."""
-        for doc_id in [i for i, o in self._staged.items() if o == {origin}]:
-            del self._staged[doc_id]
-        for origins in self._staged.values():
-            origins.discard(origin)
+        for staged in (self._staged, self._staged_infos):
+            for doc_id in [i for i, o in staged.items() if o == {origin}]:
+                del staged[doc_id]
+            for origins in staged.values():
+                origins.discard(origin)
 
 
 class Context:
@@ -295,6 +336,16 @@ class Context:
 
     def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
         return self.batch.reports_by_subject(ids)
+
+    def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
+        return self.batch.view(ddoc, view, **params)
+
+    def infodocs(self, doc_ids: Iterable[str]) -> dict[str, Doc]:
+        """Other documents' infodocs (this document's own is `self.info`); change one, then `stage_infodoc`."""
+        return self.batch.infodocs(doc_ids)
+
+    def stage_infodoc(self, doc_id: str) -> None:
+        self.batch.stage_infodoc(doc_id, origin=self.doc_id)
 
     def hydrated_contact(self, doc_id: str) -> Doc | None:
         return self.batch.hydrated_contact(doc_id)

@@ -175,6 +175,9 @@ class Pipeline:
             (self.cache.forget([change.id]) if change.deleted else self.cache.drop_doc(change.id))
         batch = BatchContext(self.main, LookupIndex(self.sentinel), settings, now, self.cache, self.history)
         docs, infos, parked = self._load(live, batch, out)
+        for doc_id in live:  # every change's infodoc is one object, shared with the batch (muting history...)
+            infos.setdefault(doc_id, infodoc.blank(doc_id))
+        batch.add_infos(infos)
         candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
         self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)
@@ -214,8 +217,12 @@ class Pipeline:
         self._save_sentinel_docs([doc for doc, _ in entries.values()] + self.history.pending_writes(), entries)
         done = self._write_docs(batch, live, out)
         cleared = [parked[i] for i in done if i in parked]
-        infos = [pending_infos[i] for i in done if i in pending_infos]
-        self._save_sentinel_docs(infos + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared])
+        to_save = {pending_infos[i]["_id"]: pending_infos[i] for i in done if i in pending_infos}
+        done_ids = set(done)
+        for info, origins in batch.staged_infodocs():  # other documents' infodocs changed by a transition
+            if origins & done_ids:
+                to_save.setdefault(info["_id"], info)
+        self._save_sentinel_docs(list(to_save.values()) + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared])
         if self.parked_ids is not None:
             self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out
