@@ -299,6 +299,16 @@ def add_rejection_message(doc: Doc, ctx: Any, report_config: Mapping[str, Any], 
     add_error_message(doc, {"message": error_text, "code": error_key}, ctx, extra)
 
 
+def add_success_message(doc: Doc, ctx: Any, report_config: Mapping[str, Any], event_type: str,
+                        extra: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """CHT addSuccessMessage: the report config's first message of `event_type`, to its recipient."""
+    messages = report_config.get("messages") if isinstance(report_config, Mapping) else None
+    config = next((m for m in messages or [] if isinstance(m, dict) and m.get("event_type") == event_type), None)
+    if config is None:
+        return None
+    return add_message(doc, ctx, config, config.get("recipient"), key=f"success:{event_type}", extra=extra)
+
+
 # --- states ----------------------------------------------------------------------------------------
 
 

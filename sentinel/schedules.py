@@ -58,7 +58,7 @@ PLANNED = "planned"
 DEFAULT_START_FROM = "reported_date"
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # JS order: 0 = Sunday
 
-_MISSING: Any = object()
+MISSING: Any = object()
 _SEND_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?(?:\s+(Z|[+-]\d{2}(?::?\d{2})?))?$", re.IGNORECASE)
 _TASK_KEYS = ("due", "group", "type", "translation_key", "message_key", "recipient")
 
@@ -104,13 +104,13 @@ class PlanResult:
 
 # --- config pieces --------------------------------------------------------------------------------
 def get_path(doc: Any, path: str) -> Any:
-    """object-path `get` for a dotted path: list items by index; `_MISSING` when any step is absent.
+    """object-path `get` for a dotted path: list items by index; `MISSING` when any step is absent.
 
     A null on the way (`fields` is null for `fields.lmp_date`) makes the value missing, as in
     object-path; a null at the end is returned as None.
     """
     if not isinstance(path, str) or not path:
-        return _MISSING
+        return MISSING
     current = doc
     for part in path.split("."):
         if isinstance(current, dict) and part in current:
@@ -118,21 +118,21 @@ def get_path(doc: Any, path: str) -> Any:
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return current
 
 
 def start_value(schedule: Mapping[str, Any], doc: Any) -> Any:
-    """The raw start value of `doc` for `schedule` (None for null, `_MISSING` when absent)."""
+    """The raw start value of `doc` for `schedule` (None for null, `MISSING` when absent)."""
     start_from = schedule.get("start_from")
     if start_from is None:
         start_from = DEFAULT_START_FROM
     paths = start_from if isinstance(start_from, list) else [start_from]
     for path in paths:
         value = get_path(doc, path)
-        if value is not _MISSING:
+        if value is not MISSING:
             return value
-    return _MISSING
+    return MISSING
 
 
 def parse_send_time(value: Any) -> tuple[int, int, tzinfo | None] | None:
@@ -230,7 +230,7 @@ def plan(schedule: Mapping[str, Any], doc: Mapping[str, Any], *, settings: Any, 
         return PlanResult(NOT_YET, errors=(f"schedule config must be an object, got {schedule!r}",))
     name = schedule.get("name")
     raw = start_value(schedule, doc)
-    if raw is _MISSING:
+    if raw is MISSING:
         return PlanResult(NOT_YET)
     if raw is None:
         return PlanResult(NO_START)

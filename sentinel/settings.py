@@ -135,6 +135,23 @@ class Settings:
         form = forms.get(code)
         return form if isinstance(form, dict) else None
 
+    def is_valid_submission(self, doc: Any) -> bool:
+        """CHT utils.isValidSubmission: an app (xml) report, a public form, or a configured form
+        (`{}` counts: JavaScript truthiness) sent by a known contact (its phone or its place's contact's)."""
+        if not isinstance(doc, dict):
+            return False
+        if doc.get("type") == "data_record" and doc.get("content_type") == "xml":
+            return True
+        form = self.form(doc.get("form"))
+        if form is None:
+            return False
+        if js_truthy(form.get("public_form")):
+            return True
+        contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
+        parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
+        parent_contact = parent.get("contact") if isinstance(parent.get("contact"), dict) else {}
+        return bool(contact.get("phone") or parent_contact.get("phone"))
+
     def locale_for(self, doc: Mapping[str, Any]) -> str:
         """CHT getLocale: doc.locale || doc.sms_message.locale || locale_outgoing || locale || 'en'."""
         sms = doc.get("sms_message")

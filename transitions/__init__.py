@@ -23,27 +23,27 @@ CouchDB: they read through `ctx` and stage writes to other documents with `ctx.s
 # Execution order. New transitions are added here, in CHT's relative order.
 AVAILABLE = (
     "update_clinics",
+    "self_report",
     "registration",
     "generate_shortcode_on_contacts",
     "generate_patient_id_on_people",
+    "default_responses",
     "update_sent_by",
+    "update_sent_forms",  # not in CHT 4's list (deprecated there); kept after update_sent_by
+    "death_reporting",
+    "update_scheduled_reports",
     "resolve_pending",
 )
 
 # CHT transitions that a settings doc may name but that this version does not implement yet:
 # naming one fails closed with a message that says so.
 NOT_YET_AVAILABLE = (
-    "self_report",
     "accept_patient_reports",
     "accept_case_reports",
-    "default_responses",
-    "death_reporting",
     "conditional_alerts",
     "multi_report_alerts",
     "update_notifications",
-    "update_scheduled_reports",
     "muting",
     "mark_for_outbound",
     "create_user_for_contacts",
-    "update_sent_forms",
 )

@@ -167,22 +167,7 @@ def contact_id(doc: Doc, role: str) -> str:
 
 
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
-    return is_report(doc) and registration_config(ctx.settings, doc.get("form")) is not None and _is_valid_submission(doc, ctx)
-
-
-def _is_valid_submission(doc: Doc, ctx: Context) -> bool:
-    """CHT utils.isValidSubmission: an xform, a public form, or a known sender."""
-    if doc.get("content_type") == "xml":
-        return True
-    form = ctx.settings.form(doc.get("form"))
-    if form is None:  # a form configured as `{}` counts (JavaScript truthiness)
-        return False
-    if js_truthy(form.get("public_form")):
-        return True
-    contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
-    parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
-    parent_contact = parent.get("contact") if isinstance(parent.get("contact"), dict) else {}
-    return bool(contact.get("phone") or parent_contact.get("phone"))
+    return is_report(doc) and registration_config(ctx.settings, doc.get("form")) is not None and ctx.settings.is_valid_submission(doc)
 
 
 def run(doc: Doc, ctx: Context) -> bool:
