@@ -15,11 +15,17 @@ and the report transitions (`accept_patient_reports` and friends).
   tasks of the listed schedule types in a clearable state (`pending`, `scheduled`, `muted`) become
   `cleared` with `cleared_by: <report id>`; with `silence_for`, only the groups that have a task due
   before `reported_date + silence_for`.
+- `latest_registration(registrations, now)`: CHT accept_patient_reports `addRegistrationToDoc`
+  (`_.maxBy` by `moment(reported_date)`: the first of equals wins).
+- `respond(...)`: CHT accept_patient_reports `findValidRegistration` (medic/medic#4694): the first
+  registration with a `sent`/`delivered` task due before the report gets the report's id in that
+  task's `responded_to_by` (once: a report processed again adds nothing).
 
 Reads: registrations through the batch context. Writes: changed registrations, staged on it.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -115,6 +121,81 @@ def silence(ctx: Any, report: Doc, registrations: list[Doc], silence_type: Any, 
             ctx.stage(registration)
             cleared += len(found)
     return cleared
+
+
+def _ms(value: Any, settings: Any, missing: datetime | None = None) -> float:
+    """`moment(value).valueOf()`: epoch ms, NaN for an invalid date; a missing value is `missing`
+    (moment(undefined) is now), or NaN without one."""
+    moment = missing if value is None and missing is not None else clock.parse_date(value, settings)
+    return moment.timestamp() * 1000 if moment is not None else math.nan
+
+
+def latest_registration(registrations: list[Doc], settings: Any, now: datetime) -> Doc | None:
+    """CHT `_.maxBy(registrations, r => moment(r.reported_date))`: the latest by reported_date, the
+    first of equals; a first one with an invalid date is never replaced (NaN compares false)."""
+    best, best_ms = None, math.nan
+    for registration in registrations:
+        value = _ms(registration.get("reported_date"), settings, now)
+        if best is None or value > best_ms:
+            best, best_ms = registration, value
+    return best
+
+
+def find_responded_registration(report: Doc, registrations: list[Doc], silence_for: Any, settings: Any) -> tuple[Doc, dict] | None:
+    """CHT `findValidRegistration`: (registration, task) the report responds to, or None.
+
+    For each registration with scheduled tasks, sorted by due: skipped when the report predates its
+    first task; else its tasks from the last to the first: a `cleared` task whose silence window
+    (`due - silence_for`) started before the report, following a task of another group, ends the
+    search in this registration; the first `sent`/`delivered` task due before the report is the one.
+    An invalid or missing `silence_for` subtracts nothing (moment: `subtract(null)`).
+    """
+    visit = _ms(report.get("reported_date"), settings)
+    if math.isnan(visit):
+        return None
+    duration = clock.parse_duration(silence_for) if silence_for else None
+    for registration in registrations:
+        tasks = [t for t in registration.get("scheduled_tasks") or [] if isinstance(t, dict)]
+        if not tasks:
+            continue
+        tasks = sorted(tasks, key=lambda t: (lambda ms: (1, 0.0) if math.isnan(ms) else (0, ms))(_ms(t.get("due"), settings)))
+        if visit < _ms(tasks[0].get("due"), settings):
+            continue
+        for j in range(len(tasks) - 1, -1, -1):
+            task, previous = tasks[j], tasks[j - 1] if j > 0 else None
+            due = _ms(task.get("due"), settings)
+            start = _silence_start(task.get("due"), duration, settings) if duration is not None else due
+            if start < visit and task.get("state") == "cleared" and previous is not None and previous.get("group") != task.get("group"):
+                break
+            if due < visit and task.get("state") in ("delivered", "sent"):
+                return registration, task
+    return None
+
+
+def _silence_start(due: Any, duration: Any, settings: Any) -> float:
+    moment = clock.parse_date(due, settings)
+    if moment is None:
+        return math.nan
+    try:
+        return clock.add_duration(moment, -duration, settings).timestamp() * 1000
+    except (OverflowError, ValueError):
+        return math.nan
+
+
+def respond(ctx: Any, report: Doc, registrations: list[Doc], silence_for: Any) -> Doc | None:
+    """Record the report in `responded_to_by` of the task it responds to (see
+    `find_responded_registration`) and stage that registration; returns it (None when none)."""
+    found = find_responded_registration(report, registrations, silence_for, ctx.settings)
+    if found is None:
+        return None
+    registration, task = found
+    responders = task.get("responded_to_by")
+    if not isinstance(responders, list):
+        responders = task["responded_to_by"] = []
+    if report.get("_id") not in responders:  # processed again: already recorded, nothing to write
+        responders.append(report.get("_id"))
+        ctx.stage(registration)
+    return registration
 
 
 def _hashable(value: Any) -> Any:

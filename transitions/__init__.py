@@ -25,6 +25,8 @@ AVAILABLE = (
     "update_clinics",
     "self_report",
     "registration",
+    "accept_patient_reports",
+    "accept_case_reports",
     "generate_shortcode_on_contacts",
     "generate_patient_id_on_people",
     "default_responses",
@@ -38,8 +40,6 @@ AVAILABLE = (
 # CHT transitions that a settings doc may name but that this version does not implement yet:
 # naming one fails closed with a message that says so.
 NOT_YET_AVAILABLE = (
-    "accept_patient_reports",
-    "accept_case_reports",
     "conditional_alerts",
     "multi_report_alerts",
     "update_notifications",
