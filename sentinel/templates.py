@@ -307,9 +307,30 @@ def render(
         "bikram_sambat_date": dated(bikram_sambat),
         "local_phone": phone_lambda,
     }
-    view.update(context)
+    view.update({k: _js_lists(v) for k, v in context.items()})
     view.update(lambdas)  # CHT: `{...view, ...helpers}`, the helpers win
     return _render(template, view)
+
+
+class _JsList(list):
+    """A list whose items a dotted name reaches by index, and that has a `length`, as in mustache.js
+    (`{{new_reports.0.contact.name}}`, `{{new_reports.length}}`): pystache looks names up as attributes
+    on objects that are not builtins."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "length":
+            return len(self)
+        if name.isdigit() and int(name) < len(self):
+            return self[int(name)]
+        raise AttributeError(name)
+
+
+def _js_lists(value: Any) -> Any:
+    if isinstance(value, list):
+        return _JsList(_js_lists(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _js_lists(v) for k, v in value.items()}
+    return value
 
 
 def _number_or_text(value: str) -> Any:

@@ -33,6 +33,8 @@ AVAILABLE = (
     "update_sent_by",
     "update_sent_forms",  # not in CHT 4's list (deprecated there); kept after update_sent_by
     "death_reporting",
+    "conditional_alerts",
+    "multi_report_alerts",
     "update_scheduled_reports",
     "resolve_pending",
 )
@@ -40,8 +42,6 @@ AVAILABLE = (
 # CHT transitions that a settings doc may name but that this version does not implement yet:
 # naming one fails closed with a message that says so.
 NOT_YET_AVAILABLE = (
-    "conditional_alerts",
-    "multi_report_alerts",
     "update_notifications",
     "muting",
     "mark_for_outbound",
