@@ -47,13 +47,13 @@ def test_null_transition_sections_are_allowed():
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         build({
-            "transitions": {"foo": True, "muting": {}, "update_clinics": "yes"},
+            "transitions": {"foo": True, "mark_for_outbound": {}, "update_clinics": "yes"},
             "schedule_morning_hours": 25,
             "update_clinics": [{"messages": []}],
         })
     problems = "\n".join(err.value.problems)
     assert 'Unknown transition "foo"' in problems
-    assert 'Unknown transition "muting": a CHT transition this version of Sentinel does not provide yet' in problems
+    assert 'Unknown transition "mark_for_outbound": a CHT transition this version of Sentinel does not provide yet' in problems
     assert "settings.transitions.update_clinics" in problems
     assert "settings.schedule_morning_hours: 25 is greater than the maximum of 23" in problems
     assert "settings.update_clinics[0]: 'form' is a required property" in problems

@@ -35,15 +35,15 @@ AVAILABLE = (
     "death_reporting",
     "conditional_alerts",
     "multi_report_alerts",
+    "update_notifications",
     "update_scheduled_reports",
     "resolve_pending",
+    "muting",
 )
 
 # CHT transitions that a settings doc may name but that this version does not implement yet:
 # naming one fails closed with a message that says so.
 NOT_YET_AVAILABLE = (
-    "update_notifications",
-    "muting",
     "mark_for_outbound",
     "create_user_for_contacts",
 )
