@@ -97,6 +97,45 @@ def report(i: int, phone: str) -> dict:
     }
 
 
+# --workload mixed: 40% pregnancy registrations (given patient codes), 40% visits about those patients
+# that silence their ANC reminders, 20% cholera reports that raise a multi-report alert
+MIXED_SETTINGS = {
+    **REGISTRATION_SETTINGS,
+    "transitions": {**REGISTRATION_SETTINGS["transitions"], "accept_patient_reports": True, "multi_report_alerts": True},
+    "forms": {**REGISTRATION_SETTINGS["forms"], "V": {"meta": {"code": "V"}}, "C": {"meta": {"code": "C"}}},
+    "registrations": [{
+        **REGISTRATION_SETTINGS["registrations"][0],
+        "events": [
+            {"name": "on_create", "trigger": "add_patient", "params": {"patient_id_field": "code"}, "bool_expr": ""},
+            *REGISTRATION_SETTINGS["registrations"][0]["events"][1:],
+        ],
+    }],
+    "patient_reports": [{
+        "form": "V", "silence_type": "ANC Reminders", "silence_for": "",
+        "messages": [{"event_type": "report_accepted", "recipient": "reporting_unit",
+                      "message": [{"locale": "en", "content": "Visit for {{patient_name}} recorded."}]}],
+    }],
+    "multi_report_alerts": [{
+        "name": "cholera", "is_report_counted": "function(report, latest) { return report.fields.cases > 0; }",
+        "num_reports_threshold": 3, "time_window_in_days": 7, "forms": ["C"],
+        "message": "{{num_counted_reports}} cholera reports in {{time_window_in_days}} days", "recipients": ["+254700000999"],
+    }],
+}
+
+
+def mixed_report(i: int, phone: str, now_ms: int) -> dict:
+    """Reports 0, 5, 10 ... are the first registrations; the rest cycle registration, visit, alert."""
+    kind = ("registration", "registration", "visit", "visit", "alert")[i % 5]
+    if kind == "registration":
+        doc = registration_report(i, phone, now_ms)
+        doc["fields"]["code"] = f"M{i:06d}"
+        return doc
+    base = {"_id": str(uuid.uuid4()), "type": "data_record", "from": phone, "reported_date": now_ms + i, "locale": "en"}
+    if kind == "visit":  # about a patient registered a few reports earlier
+        return {**base, "form": "V", "fields": {"patient_id": f"M{(i // 5) * 5 + (i % 5) - 2:06d}"}}
+    return {**base, "form": "C", "fields": {"cases": 1 + i % 3}}
+
+
 def registration_report(i: int, phone: str, now_ms: int) -> dict:
     """An SMS pregnancy registration (form P): a new patient, LMP 8 weeks ago."""
     return {
@@ -200,12 +239,20 @@ def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tu
     counts = dict.fromkeys(("incomplete_reports", "no_contact", "wrong_contact", "no_sent_by", "no_infodoc",
                             "no_patient", "no_reply", "no_schedule"), 0)
     counts["duplicated_patient_ids"] = len(codes) - len(set(codes))
+    counts.update(visits_not_silencing=0, alerts_raised=0)
     for r in reports:
         doc, info, (chw_id, name) = docs.get(r["_id"], {}), infos.get(r["_id"] + "-info", {}), chws[r["from"]]
         flaws = {"no_contact": not doc.get("contact"), "no_sent_by": doc.get("sent_by") != name,
                  "wrong_contact": bool(doc.get("contact")) and doc["contact"].get("_id") != chw_id,
                  "no_infodoc": not isinstance(info.get("transitions"), dict)}
-        if registrations:
+        if r.get("form") == "V":  # the visited registration's reminders are cleared by this visit
+            registration = docs.get(doc.get("registration_id"), {})
+            tasks = registration.get("scheduled_tasks") or []
+            silenced = bool(tasks) and all(t.get("state") == "cleared" and t.get("cleared_by") == r["_id"] for t in tasks)
+            flaws["visits_not_silencing"] = not silenced
+        elif r.get("form") == "C":
+            counts["alerts_raised"] += any(t.get("type") == "alert" for t in doc.get("tasks") or [])
+        elif registrations:
             patient = patients.get(str(uuid.uuid5(_CONTACT_NAMESPACE, f"{r['_id']}/patient")), {})
             flaws["no_patient"] = not doc.get("patient_id") or patient.get("patient_id") != doc.get("patient_id")
             flaws["no_reply"] = len(doc.get("tasks") or []) != 1
@@ -233,7 +280,8 @@ def summary(r: dict) -> str:
         f"verification:         {r['incomplete_reports']} incomplete reports (no contact {r['no_contact']}, wrong contact "
         f"{r['wrong_contact']}, no/wrong sent_by {r['no_sent_by']}, no infodoc {r['no_infodoc']}"
         + (f", no patient {r['no_patient']}, no reply {r['no_reply']}, no schedule {r['no_schedule']}, duplicated "
-           f"patient ids {r['duplicated_patient_ids']}" if r["workload"] == "registrations" else "")
+           f"patient ids {r['duplicated_patient_ids']}" if r["workload"] != "visits" else "")
+        + (f", visits not silencing {r['visits_not_silencing']}; {r['alerts_raised']} alerts raised" if r["workload"] == "mixed" else "")
         + f"); {r['log_errors']} ERROR lines in the log",
     ])
 
@@ -248,9 +296,10 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=1800, help="give up on Sentinel after this many seconds")
     p.add_argument("--keep", action="store_true", help="keep the databases, the data folder and the Sentinel log")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
-    p.add_argument("--workload", choices=("visits", "registrations"), default="visits",
+    p.add_argument("--workload", choices=("visits", "registrations", "mixed"), default="visits",
                    help="visits: SMS visit reports (contact, sent_by); registrations: pregnancy registrations "
-                        "(a new patient, a reply and a 4-message schedule each)")
+                        "(a new patient, a reply and a 4-message schedule each); mixed: 40%% registrations, 40%% "
+                        "visits silencing their schedules, 20%% reports raising multi-report alerts")
     args = p.parse_args()
     work, tag, embedded, ok = Path(tempfile.mkdtemp(prefix="sentinel-bench-")), uuid.uuid4().hex[:8], None, False
     if args.couch_url:
@@ -277,11 +326,13 @@ def main() -> int:
         main_db = server.db(dbs[1])
         main_db.create()
         bulk_load(main_db, contacts, args.batch_size, "contacts")
-        registrations = args.workload == "registrations"
-        SettingsStore(main_db).push(REGISTRATION_SETTINGS if registrations else {"transitions": TRANSITIONS})
+        registrations = args.workload != "visits"
+        settings = {"visits": {"transitions": TRANSITIONS}, "registrations": REGISTRATION_SETTINGS, "mixed": MIXED_SETTINGS}
+        SettingsStore(main_db).push(settings[args.workload])
         now_ms = int(time.time() * 1000)
-        reports = [registration_report(i, chw_list[i % 100][0], now_ms) if registrations else report(i, chw_list[i % 100][0])
-                   for i in range(args.reports)]
+        make = {"visits": lambda i, phone: report(i, phone), "registrations": lambda i, phone: registration_report(i, phone, now_ms),
+                "mixed": lambda i, phone: mixed_report(i, phone, now_ms)}[args.workload]
+        reports = [make(i, chw_list[i % 100][0]) for i in range(args.reports)]
         say(f"backlog: {len(contacts)} contacts, settings, {args.reports} reports")
         bulk_load(main_db, [dict(r) for r in reports], args.batch_size, "backlog")
         warm = warm_views(server, dbs[1]) if args.warm_views else None

@@ -33,6 +33,14 @@ REPORTS_DDOC = "sentinel-reports"  # ddocs/sentinel-reports: reports_by_subject,
 
 
 
+def subject_keys(report: Doc) -> set[str]:
+    """The subject ids a report is found by: the keys `reports_by_subject` emits for it."""
+    fields = report.get("fields") if isinstance(report.get("fields"), dict) else {}
+    values = (fields.get("patient_id"), fields.get("patient_uuid"), report.get("patient_id"), fields.get("place_id"),
+              fields.get("place_uuid"), report.get("place_id"), fields.get("case_id"), report.get("case_id"))
+    return {str(v) for v in values if v and not isinstance(v, (dict, list, bool))}
+
+
 class BatchContext:
     def __init__(
         self,
@@ -165,8 +173,10 @@ class BatchContext:
     def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
         """Reports about any of these subject ids (patient/place uuids or codes, case ids), each once,
         in CHT's order (getReportsBySubject: the view's rows for each id in turn, those of one id by
-        document id; not by date). The batch's own copies win over the stored ones; answers are
-        cached for the batch. View `sentinel-reports/reports_by_subject`."""
+        document id; not by date). The batch's own copies win over the stored ones, and reports this
+        batch wrote (a registration processed earlier in the batch) are included, as a one-at-a-time
+        Sentinel would have seen them. Stored answers are cached for the batch.
+        View `sentinel-reports/reports_by_subject`."""
         keys = tuple(dict.fromkeys(str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""))
         if not keys:
             return []
@@ -179,7 +189,13 @@ class BatchContext:
                     found[doc["_id"]] = None
                     self._docs.setdefault(doc["_id"], doc)
             self._subject_reports[keys] = list(found)
-        return [self._docs[i] for i in self._subject_reports[keys] if i in self._docs]
+        ids_found = dict.fromkeys(self._subject_reports[keys])
+        wanted = set(keys)
+        for doc_id in self._staged:  # written by this batch, not in the view yet
+            doc = self._docs.get(doc_id)
+            if doc_id not in ids_found and isinstance(doc, dict) and is_report(doc) and wanted & subject_keys(doc):
+                ids_found[doc_id] = None
+        return [self._docs[i] for i in ids_found if i in self._docs]
 
     def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of one of our views (`ddocs/`), read once per batch for the same parameters. With
