@@ -60,10 +60,13 @@ class BatchContext:
         self._missing: set[str] = set()
         self._lookups: dict[Key, list[str]] = {}  # ("phone"|"shortcode"|"external", value) -> doc ids
         self._staged: dict[str, set[str]] = {}
-        self._subject_reports: dict[tuple[str, ...], list[str]] = {}
+        self._subject_reports: dict[str, list[str]] = {}  # subject id -> report ids (the view's order)
         self._views: dict[str, list[dict[str, Any]]] = {}
         self._infos: dict[str, Doc] = {}  # infodocs by document id: the batch's own and those loaded for others
         self._staged_infos: dict[str, set[str]] = {}
+        self._created: set[str] = set()  # ids of documents this batch creates (staged without a _rev)
+        self.memo: dict[Any, Any] = {}  # per-batch caches of transitions (e.g. multi_report_alerts' window)
+        self.changed_docs: list[Doc] = []  # the documents of the batch's changes, as stored (set by the pipeline)
         self.shortcodes = ShortcodePool(main, self.codes_in_use)
         self.history = history if history is not None else MessageHistory()  # kept across batches by the pipeline
 
@@ -180,22 +183,31 @@ class BatchContext:
         keys = tuple(dict.fromkeys(str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""))
         if not keys:
             return []
-        if keys not in self._subject_reports:
-            rows = self.main.view(REPORTS_DDOC, "reports_by_subject", keys=list(keys), include_docs=True)
-            found: dict[str, None] = {}
-            for row in rows:
-                doc = row.get("doc")
-                if isinstance(doc, dict) and doc.get("_id") not in found:
-                    found[doc["_id"]] = None
-                    self._docs.setdefault(doc["_id"], doc)
-            self._subject_reports[keys] = list(found)
-        ids_found = dict.fromkeys(self._subject_reports[keys])
+        self.prefetch_subject_reports(keys)
+        ids_found = dict.fromkeys(i for key in keys for i in self._subject_reports[key])
         wanted = set(keys)
         for doc_id in self._staged:  # written by this batch, not in the view yet
             doc = self._docs.get(doc_id)
             if doc_id not in ids_found and isinstance(doc, dict) and is_report(doc) and wanted & subject_keys(doc):
                 ids_found[doc_id] = None
         return [self._docs[i] for i in ids_found if i in self._docs]
+
+    def prefetch_subject_reports(self, ids: Iterable[Any]) -> None:
+        """Read, in one request, the stored reports about every subject id not read yet this batch."""
+        keys = [k for k in dict.fromkeys(str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != "")
+                if k not in self._subject_reports]
+        for key in keys:
+            self._subject_reports[key] = []
+        # a contact this batch creates cannot be named by a stored report yet: nothing to ask
+        keys = [k for k in keys if k not in self._created]
+        if not keys:
+            return
+        for row in self.main.view(REPORTS_DDOC, "reports_by_subject", keys=keys, include_docs=True):
+            doc = row.get("doc")
+            key = row.get("key")
+            if isinstance(doc, dict) and key in self._subject_reports and doc.get("_id") not in self._subject_reports[key]:
+                self._subject_reports[key].append(doc["_id"])
+                self._docs.setdefault(doc["_id"], doc)
 
     def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of one of our views (`ddocs/`), read once per batch for the same parameters. With
@@ -291,6 +303,8 @@ class BatchContext:
         self._docs[doc["_id"]] = doc
         self._missing.discard(doc["_id"])
         self._staged.setdefault(doc["_id"], set()).add(origin)
+        if "_rev" not in doc:
+            self._created.add(doc["_id"])
         self.index.observe([doc])
         keys = keys_of(doc)
         for key in keys:  # later lookups in this batch find it (and stop finding it under old keys)

@@ -178,6 +178,7 @@ class Pipeline:
         for doc_id in live:  # every change's infodoc is one object, shared with the batch (muting history...)
             infos.setdefault(doc_id, infodoc.blank(doc_id))
         batch.add_infos(infos)
+        batch.changed_docs = [docs[i] for i in live if i in docs]
         candidates = {i: self._candidates(transitions, docs[i], infos.get(i, {})) for i in live if i in docs}
         self._prefetch(batch, [docs[i] for i, names in candidates.items() if names], transitions)
         self._run_deletion_hooks(deleted, batch, transitions, out)

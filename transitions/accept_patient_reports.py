@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from sentinel import clock, phones, validation
-from sentinel.context import Context
-from sentinel.docs import Doc, is_report, js_truthy
+from sentinel.context import BatchContext, Context
+from sentinel.docs import Doc, is_report, js_truthy, patient_ref, place_ref
 from sentinel.messages import add_errors, add_message, add_rejection_message
 from sentinel.registrations import latest_registration, registrations_of, respond, silence, subject_ids
 
@@ -89,6 +89,17 @@ def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition inter
         and report_config(ctx.settings, doc.get("form")) is not None
         and ctx.settings.is_valid_submission(doc)
     )
+
+
+def prefetch(docs: list[Doc], batch: BatchContext) -> None:
+    """The registrations of every configured report's subjects, in one view request for the batch."""
+    ids: list[Any] = []
+    for doc in docs:
+        if is_report(doc) and report_config(batch.settings, doc.get("form")) is not None:
+            for ref in (patient_ref(doc), place_ref(doc)):
+                uuid = batch.subject_uuid(ref) if ref else None
+                ids += [r for r in (ref, uuid) if r]
+    batch.prefetch_subject_reports(ids)
 
 
 def run(doc: Doc, ctx: Context) -> bool:

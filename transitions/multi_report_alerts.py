@@ -184,27 +184,61 @@ def _alerted(report: Doc, alert_name: Any) -> list[Any]:
 
 def earlier_reports(doc: Doc, ctx: Context, alert: Mapping[str, Any]) -> Iterator[Doc]:
     """The reports of the alert's forms in its time window before `doc`, newest first, hydrated, valid
-    submissions only (CHT fetchReports), read a page of 100 at a time."""
+    submissions only (CHT fetchReports).
+
+    The window's rows come from `reports_by_date`, read in pages of PAGE_SIZE; a batch reads the
+    union of its reports' windows once (so many alert reports in one batch cost one pass, not one
+    each), and hydrates each earlier report once per version.
+    """
     reported = clock.parse_date(doc.get("reported_date"), ctx.settings)
     days = js_parse_int(alert.get("time_window_in_days"))
     if reported is None or days is None:
         return
     latest = math.floor(reported.timestamp() * 1000) - 1  # CHT: latestReport.reported_date - 1
-    params: dict[str, Any] = {"startkey": [latest, {}], "endkey": [latest - days * DAY_MS], "descending": True, "limit": PAGE_SIZE}
+    earliest = latest - days * DAY_MS
     forms = _forms(alert)
-    while True:
-        rows = ctx.view(REPORTS_DDOC, "reports_by_date", **params)
-        ids = [r["id"] for r in rows if r.get("id") != doc.get("_id") and (forms is None or r.get("value") in forms)]
-        ctx.batch.load_many(ids)
-        found = [d for d in (ctx.batch.lookup(i) for i in ids) if d is not None]
-        ctx.batch.prefetch(found)  # subjects and lineage of the whole page, in bulk
+    ids = [doc_id for date, doc_id, form in _window_rows(ctx, days, earliest, latest) if earliest <= date <= latest
+           and doc_id != doc.get("_id") and (forms is None or form in forms)]
+    for start in range(0, len(ids), PAGE_SIZE):
+        page = ids[start:start + PAGE_SIZE]
+        ctx.batch.load_many(page)
+        found = [d for d in (ctx.batch.lookup(i) for i in page) if d is not None]
+        fresh = [d for d in found if ctx.batch.memo.get(("hydrated", d["_id"]), (None,))[0] is not d]
+        ctx.batch.prefetch(fresh)
         for stored in found:
-            report = ctx.batch.hydrated(stored)
+            memo_key = ("hydrated", stored["_id"])
+            if ctx.batch.memo.get(memo_key, (None,))[0] is not stored:  # new, or a newer version in the batch
+                ctx.batch.memo[memo_key] = (stored, ctx.batch.hydrated(stored))
+            report = ctx.batch.memo[memo_key][1]
             if ctx.settings.is_valid_submission(report):
                 yield report
-        if len(rows) < PAGE_SIZE:
-            return
-        params = {**params, "startkey": rows[-1]["key"], "skip": 1}
+
+
+def _window_rows(ctx: Context, days: int, earliest: int, latest: int) -> list[tuple[float, str, Any]]:
+    """(reported_date ms, id, form) of the reports from `earliest` to `latest`, newest first. The first
+    call in a batch reads the union of the windows of all the batch's reports at once; a window it
+    does not cover (a report dated outside them) is read on its own."""
+    key = ("reports_by_date", days)
+    cached = ctx.batch.memo.get(key)
+    if cached is None:
+        stamps = [math.floor(d.timestamp() * 1000) - 1 for d in
+                  (clock.parse_date(r.get("reported_date"), ctx.settings) for r in ctx.batch.changed_docs) if d is not None]
+        low, high = min([*stamps, latest]) - days * DAY_MS, max([*stamps, latest])
+        cached = ctx.batch.memo[key] = (low, high, _read_window(ctx, low, high))
+    if cached[0] <= earliest and latest <= cached[1]:
+        return cached[2]
+    return _read_window(ctx, earliest, latest)
+
+
+def _read_window(ctx: Context, earliest: int, latest: int) -> list[tuple[float, str, Any]]:
+    rows: list[tuple[float, str, Any]] = []
+    params: dict[str, Any] = {"startkey": [latest, {}], "endkey": [earliest], "descending": True, "limit": PAGE_SIZE}
+    while True:
+        page = ctx.view(REPORTS_DDOC, "reports_by_date", **params)
+        rows += [(r["key"][0], r["id"], r.get("value")) for r in page if isinstance(r.get("key"), list)]
+        if len(page) < PAGE_SIZE:
+            return rows
+        params = {**params, "startkey": page[-1]["key"], "skip": 1}
 
 
 class _Error:
