@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ..support import HIERARCHY, NOW, drain, processed, report
-from .test_accept_patient_reports import (  # noqa: F401 - `available` is the autouse fixture
-    BY_CHW, REGISTERED, REPORTED, UNKNOWN, available, cleared, msg, st, task,
+from .test_accept_patient_reports import (
+    BY_CHW, REGISTERED, REPORTED, UNKNOWN, cleared, msg, st, task,
 )
 
 NOT_FOUND = msg("Case {{case_id}} not found", event_type="registration_not_found")

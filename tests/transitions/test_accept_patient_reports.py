@@ -13,22 +13,8 @@ from unittest.mock import ANY
 
 import pytest
 
-import transitions
 
 from ..support import CHW, HIERARCHY, NOW, NOW_ISO, drain, processed, report
-
-NAMES = ("accept_patient_reports", "accept_case_reports")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def available():
-    """Until transitions/__init__.py lists them: CHT's order, right after `registration`."""
-    with pytest.MonkeyPatch.context() as mp:
-        order = [n for n in transitions.AVAILABLE if n not in NAMES]
-        at = order.index("registration") + 1
-        mp.setattr(transitions, "AVAILABLE", tuple(order[:at] + list(NAMES) + order[at:]))
-        mp.setattr(transitions, "NOT_YET_AVAILABLE", tuple(n for n in transitions.NOT_YET_AVAILABLE if n not in NAMES))
-        yield
 
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)  # the reports' reported_date

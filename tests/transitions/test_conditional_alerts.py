@@ -8,36 +8,15 @@ earlier reports of a place are seeded as already processed, as they would be in 
 """
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-import transitions
 from sentinel.settings import Settings
 from transitions import conditional_alerts
 
 from ..support import HIERARCHY, NOW, NOW_ISO, drain, new_runner, processed, put_settings, report, without_rev
-
-CHT_ORDER = (
-    "update_clinics", "self_report", "registration", "accept_patient_reports", "accept_case_reports",
-    "generate_shortcode_on_contacts", "generate_patient_id_on_people", "default_responses", "update_sent_by",
-    "death_reporting", "conditional_alerts", "multi_report_alerts", "update_notifications",
-    "update_scheduled_reports", "resolve_pending", "muting",
-)
-OURS = ("conditional_alerts", "multi_report_alerts")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def available():
-    """Our transitions in the catalogue, in CHT's order, until transitions/__init__.py lists them."""
-    patch = pytest.MonkeyPatch()
-    patch.setattr(transitions, "AVAILABLE", tuple(
-        n for n in CHT_ORDER if n in OURS or importlib.util.find_spec(f"transitions.{n}") is not None))
-    patch.setattr(transitions, "NOT_YET_AVAILABLE", tuple(n for n in transitions.NOT_YET_AVAILABLE if n not in OURS))
-    yield
-    patch.undo()
 
 
 T = 1704100000000  # the newest reports' reported_date (2024-01-01T09:06:40Z)

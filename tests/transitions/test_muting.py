@@ -7,33 +7,14 @@ once at NOW (`world`); sequences (mute then unmute) and the bulk case use the pe
 """
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime, timezone
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 
-import transitions
 
 from ..support import CHW, HIERARCHY, NOW, NOW_ISO, drain, processed, report
-
-CHT_ORDER = (
-    "update_clinics", "self_report", "registration", "accept_patient_reports", "accept_case_reports",
-    "generate_shortcode_on_contacts", "generate_patient_id_on_people", "default_responses", "update_sent_by",
-    "death_reporting", "conditional_alerts", "multi_report_alerts", "update_notifications",
-    "update_scheduled_reports", "resolve_pending", "muting",
-)
-OURS = ("muting", "update_notifications")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def catalogue():
-    """Until transitions/__init__.py lists them: make `muting` and `update_notifications` available."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(transitions, "AVAILABLE", tuple(n for n in CHT_ORDER if importlib.util.find_spec(f"transitions.{n}")))
-        mp.setattr(transitions, "NOT_YET_AVAILABLE", tuple(n for n in transitions.NOT_YET_AVAILABLE if n not in OURS))
-        yield
 
 
 CLINIC_IDS = {"_id": "clinic", "parent": {"_id": "health_center", "parent": {"_id": "district"}}}
@@ -182,7 +163,7 @@ def prepare(main, sentinel, revs) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(pouchdb, catalogue):
+def world(pouchdb):
     with processed(pouchdb, SETTINGS, [*HIERARCHY, *SEEDED], prepare=prepare) as w:
         yield w
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ..support import HIERARCHY, NOW_ISO, processed
-from .test_muting import (  # noqa: F401 - `catalogue` is the module's autouse fixture
-    BY_CHW, CLINIC_IDS, EARLIER, FUTURE, catalogue, history, moved, mute_report, person, registration, reply, sched,
+from .test_muting import (
+    BY_CHW, CLINIC_IDS, EARLIER, FUTURE, history, moved, mute_report, person, registration, reply, sched,
 )
 
 
@@ -56,7 +56,7 @@ MUTED_HOME = seed({"_id": "on-person-home", "type": "clinic", "name": "Home", "m
 
 
 @pytest.fixture(scope="module")
-def world(pouchdb, catalogue):  # noqa: F811
+def world(pouchdb):
     with processed(pouchdb, SETTINGS, [*HIERARCHY, *SEEDED]) as w:
         yield w
 
