@@ -228,10 +228,12 @@ def run_sentinel(args, server: CouchServer, url: str, db: str, log_path: Path, s
     return {"wall": wall, "first": first, "peak_rss": peak, "cpu": cpu, "server_cpu": server_cpu}
 
 
-def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tuple[str, str]], registrations: bool) -> dict:
+def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tuple[str, str]], workload: str) -> dict:
     """Count reports without the right contact, sent_by or an infodoc (bulk reads only); for
     registrations also without their one patient (unique patient_id), reply and 4 scheduled tasks."""
     from transitions.registration import _CONTACT_NAMESPACE  # the patients' deterministic ids
+
+    registrations, mixed = workload != "visits", workload == "mixed"
 
     ids = [r["_id"] for r in reports]
     docs, infos = server.db(db).all_docs(ids), server.db(f"{db}-sentinel").all_docs(i + "-info" for i in ids)
@@ -246,12 +248,12 @@ def verify(server: CouchServer, db: str, reports: list[dict], chws: dict[str, tu
         flaws = {"no_contact": not doc.get("contact"), "no_sent_by": doc.get("sent_by") != name,
                  "wrong_contact": bool(doc.get("contact")) and doc["contact"].get("_id") != chw_id,
                  "no_infodoc": not isinstance(info.get("transitions"), dict)}
-        if r.get("form") == "V":  # the visited registration's reminders are cleared by this visit
+        if mixed and r.get("form") == "V":  # the visited registration's reminders are cleared by this visit
             registration = docs.get(doc.get("registration_id"), {})
             tasks = registration.get("scheduled_tasks") or []
             silenced = bool(tasks) and all(t.get("state") == "cleared" and t.get("cleared_by") == r["_id"] for t in tasks)
             flaws["visits_not_silencing"] = not silenced
-        elif r.get("form") == "C":
+        elif mixed and r.get("form") == "C":
             counts["alerts_raised"] += any(t.get("type") == "alert" for t in doc.get("tasks") or [])
         elif registrations:
             patient = patients.get(str(uuid.uuid5(_CONTACT_NAMESPACE, f"{r['_id']}/patient")), {})
@@ -348,7 +350,7 @@ def main() -> int:
         pid = embedded.process.pid if embedded and embedded.process else None
         run = run_sentinel(args, server, url_for(dbs[1]), dbs[1], work / "sentinel.log", pid)
         say("verifying ...")
-        counts = verify(server, dbs[1], reports, {phone: (cid, name) for phone, cid, name in chw_list}, registrations)
+        counts = verify(server, dbs[1], reports, {phone: (cid, name) for phone, cid, name in chw_list}, args.workload)
         log_text = (work / "sentinel.log").read_text(errors="replace")
         raw_rate, rate = n_raw / raw_seconds, args.reports / run["wall"]
         later = args.reports - max(0, args.batch_size - len(contacts) - 1)  # reports after the first (full) batch
