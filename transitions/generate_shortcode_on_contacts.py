@@ -1,7 +1,7 @@
 """Give every contact of a configured type its short code: `patient_id` (people) or `place_id` (places).
 
-Reads:  the contact; settings `contact_types`; view `sentinel/lookups` and doc
-        `shortcode-id-length` through the id generator.
+Reads:  the contact; settings `contact_types`; codes in use (Sentinel's lookup index) and the doc
+        `shortcode-id-length`, through the id generator.
 Writes: contact.patient_id or contact.place_id (unique in the database and within the batch).
 """
 from __future__ import annotations

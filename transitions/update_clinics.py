@@ -1,7 +1,7 @@
 """Attach the sender's contact to a new report: by `refid` (a place's `rc_code`) first, else by phone.
 
 Reads:  the report; contacts by rc_code (refid) or by
-        phone (view `sentinel/lookups`); their lineage; settings `forms`, `update_clinics`, `contact_types`.
+        phone (Sentinel's lookup index); their lineage; settings `forms`, `update_clinics`, `contact_types`.
 Writes: report.contact (minified on save); when nobody is found, for a configured non-public SMS form
         a `sys.facility_not_found` message to the sender plus error, for an unknown form the error only.
 Config: update_clinics: [{form, messages: [{event_type: "sys.facility_not_found", recipient, ...}]}]

@@ -1,6 +1,6 @@
 """Name the sender of a report: `sent_by` = the name of the first contact with the sender's phone.
 
-Reads:  the report's `from`; contacts by phone (view `sentinel/lookups`).
+Reads:  the report's `from`; contacts by phone (Sentinel's lookup index).
 Writes: report.sent_by.
 Runs again on a later revision when its previous run did not succeed (CHT: hasRun && ok).
 """
