@@ -1,4 +1,4 @@
-"""The `sentinel` command: run | check-config | settings push | status | tick.
+"""The `sentinel` command: run | check-config | settings push | status | tick | milestones preview.
 
 The main database comes from `--couch-url` or `COUCH_URL` (`http://user:pass@host:5984/medic`); the
 sentinel database is `<main>-sentinel`. Passwords are never printed or logged.
@@ -112,6 +112,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
         return 1
     print(f"{args.file}: valid; transitions enabled: {', '.join(enabled) or 'none'}")
+    return 0
+
+
+def cmd_milestones_preview(args: argparse.Namespace) -> int:
+    from . import milestones_preview
+
+    if args.settings:
+        settings = read_settings_file(args.settings)
+    elif getattr(args, "couch_url", None) or os.environ.get("COUCH_URL"):
+        server, db = CouchServer.from_url(couch_url(args))
+        try:
+            settings = SettingsStore(server.db(db)).read()[0] or {}
+        finally:
+            server.close()
+    else:
+        settings = {}
+    try:
+        schedule = milestones_preview.load_schedule(args.schedule, settings)
+        reference = milestones_preview.parse_when(args.reference, "--reference")
+        now = milestones_preview.parse_when(args.now, "--now") if args.now else None
+        lines = milestones_preview.preview(schedule, reference, settings, args.preferred_time, now)
+    except ConfigError as exc:
+        print(f"{args.schedule}: {len(exc.problems)} problem(s):")
+        for problem in exc.problems:
+            print(f"  - {problem}")
+        return 1
+    print("\n".join(lines))
     return 0
 
 
@@ -242,6 +269,15 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_status)
 
+    ms = sub.add_parser("milestones", help="milestone schedules")
+    ms_sub = ms.add_subparsers(dest="milestones_command", required=True)
+    prev = with_url(ms_sub.add_parser("preview", help="print a schedule's windows and alert times from a reference date"))
+    prev.add_argument("schedule", help="a schedule's name in milestone_schedules, or a JSON file holding one")
+    prev.add_argument("--reference", required=True, help="the reference date (ISO 8601), e.g. the birth date")
+    prev.add_argument("--preferred-time", help="HH:MM: alerts at this time of day")
+    prev.add_argument("--now", help="ISO 8601: alerts before this are not shown (default: the reference)")
+    prev.add_argument("--settings", help="an app-settings JSON file to read the schedule and timezone from")
+    prev.set_defaults(func=cmd_milestones_preview)
     tick = with_url(sub.add_parser("tick", help="run the scheduled jobs once, now"))
     tick.add_argument("--now", help="run them as of this ISO date-time instead")
     tick.set_defaults(func=cmd_tick)

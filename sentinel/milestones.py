@@ -396,6 +396,10 @@ def _build(config: Any, where: str) -> tuple[Schedule | None, list[str]]:
             if end.is_zero:
                 durations.append(ZERO)
             else:
+                origin = datetime(2000, 1, 1, tzinfo=timezone.utc)
+                if plus(origin, end, timezone.utc) < plus(origin, previous_end, timezone.utc):
+                    problems.append(f"{at}.scheduleWindows.{window}: ends before the window before it (window values "
+                                    "are cumulative end points, e.g. earliest 13 weeks, due 14 weeks, late 16 weeks)")
                 durations.append(end - previous_end)
                 previous_end = end
         if not bad and all(d.is_zero for d in durations):
