@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import due_tasks, history, reminders
+from . import due_tasks, history, milestone_defaults, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -108,6 +108,7 @@ JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("reminders", reminders.run),
     ("transitions_disabled_reminder", transitions_disabled_reminder),
     ("sms_history_cleanup", sms_history_cleanup),
+    ("milestone_defaults", milestone_defaults.run),
 ]
 
 

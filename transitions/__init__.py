@@ -39,6 +39,7 @@ AVAILABLE = (
     "update_scheduled_reports",
     "resolve_pending",
     "muting",
+    "milestone_tracking",  # ours (MOTECH schedule tracking), after CHT's
 )
 
 # CHT transitions that a settings doc may name but that this version does not implement yet:
