@@ -382,3 +382,25 @@ def test_the_ipti_example_from_the_users_description(world, pouchdb):
     # never fulfilled: it defaults when IPTI 2's late window ends (1 May 14:00 Nairobi)
     assert milestone_defaults.run(runner.job_env(), datetime(2024, 5, 1, 11, tzinfo=timezone.utc)).defaulted == 1
     assert main.get("enrollment:IPTI Schedule:amy:1")["status"] == "defaulted"
+
+
+@pytest.mark.parametrize(
+    "entry, fields, enrolled, milestone",
+    [
+        pytest.param({"bool_expr": "doc.fields.consent === 'yes'"}, {"consent": "no"}, False, None, id="a JS bool_expr that fails"),
+        pytest.param({"bool_expr": "doc.fields.consent === 'yes'"}, {"consent": "yes"}, True, "Dose 1", id="a JS bool_expr that passes"),
+        pytest.param({"bool_expr": {"==": [{"var": "doc.fields.consent"}, "yes"]}}, {"consent": "no"}, False, None, id="a JsonLogic bool_expr"),
+        pytest.param({"milestone": "fields.start_at"}, {"start_at": "Dose 2"}, True, "Dose 2", id="a starting milestone from the report"),
+    ],
+)
+def test_the_enrollment_rule_conditions_and_starting_milestone(main, hierarchy, make_runner, entry, fields, enrolled, milestone):
+    main.bulk_docs([dict(AMY), dict(TRANSLATIONS)])
+    rule = {"form": "ENR", "schedule": "Vaccine", "action": "enroll", "preferred_alert_time": "09:00", **entry}
+    clock = Clock(ENROLLED)
+    runner = make_runner({**SETTINGS, "milestone_enrollments": [rule]}, clock=clock)
+    send(main, runner, clock, sms("enr", "ENR", **fields))
+    enrollment = main.get(ENROLLMENT_1)
+    assert (enrollment is not None) == enrolled
+    if enrolled:
+        assert enrollment["current_milestone"] == milestone
+        assert {t["milestone"] for t in enrollment["scheduled_tasks"]} == {milestone}
