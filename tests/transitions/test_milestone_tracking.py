@@ -404,3 +404,17 @@ def test_the_enrollment_rule_conditions_and_starting_milestone(main, hierarchy, 
     if enrolled:
         assert enrollment["current_milestone"] == milestone
         assert {t["milestone"] for t in enrollment["scheduled_tasks"]} == {milestone}
+
+
+def test_a_place_can_be_enrolled_when_the_report_names_no_patient(main, hierarchy, make_runner):
+    clinic = main.get("clinic")
+    main.put({**clinic, "place_id": "55555"})
+    main.put(dict(TRANSLATIONS))
+    clock = Clock(ENROLLED)
+    runner = make_runner(SETTINGS, clock=clock)
+    doc = report("enr", form="ENR", reported_date=int(ENROLLED.timestamp() * 1000), fields={"place_id": "55555"},
+                 **{"from": CHW["phone"], "contact": {"_id": "chw", "parent": CLINIC_IDS}})
+    stored = send(main, runner, clock, doc)
+    enrollment = main.get(stored["enrollment_id"])
+    assert enrollment["place_id"] == "55555" and "patient_id" not in enrollment
+    assert enrollment["status"] == "active" and enrollment["scheduled_tasks"]
