@@ -185,13 +185,15 @@ def topmost_muted(contact: Doc) -> str:
 
 
 def update_registrations(ctx: Any, ids: Iterable[str], muted: str | None, doc: Doc | None = None) -> int:
-    """Mute or unmute the valid registrations about any of these subject ids; stage the changed ones.
+    """Mute or unmute the valid registrations (and active milestone enrollments) about any of these
+    subject ids; stage the changed ones.
     A registration that is the document being processed (`doc`) is changed on `doc` itself."""
     ids = list(ids)
     if not ids:
         return 0
     changed = 0
-    for registration in registrations_of(ctx, ids):
+    enrollments = [e for e in ctx.reports_by_subject(ids) if e.get("type") == "enrollment" and e.get("status") == "active"]
+    for registration in [*registrations_of(ctx, ids), *enrollments]:  # milestone alerts are muted the same way
         target = doc if doc is not None and registration.get("_id") == doc.get("_id") else registration
         count = mute_unsent(target, ctx.now) if muted else unmute_messages(target, ctx.now, ctx.settings)
         if count and target is registration:

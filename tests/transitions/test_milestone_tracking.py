@@ -418,3 +418,17 @@ def test_a_place_can_be_enrolled_when_the_report_names_no_patient(main, hierarch
     enrollment = main.get(stored["enrollment_id"])
     assert enrollment["place_id"] == "55555" and "patient_id" not in enrollment
     assert enrollment["status"] == "active" and enrollment["scheduled_tasks"]
+
+
+def test_muting_the_patient_mutes_the_enrollments_alerts_and_unmuting_brings_them_back(main, hierarchy, make_runner):
+    main.bulk_docs([dict(AMY), dict(TRANSLATIONS)])
+    settings = {**SETTINGS, "transitions": {"milestone_tracking": True, "muting": True},
+                "forms": {**SETTINGS["forms"], "MUTE": {}, "UNMUTE": {}},
+                "muting": {"mute_forms": ["MUTE"], "unmute_forms": ["UNMUTE"]}}
+    clock = Clock(ENROLLED)
+    runner = make_runner(settings, clock=clock)
+    send(main, runner, clock, sms("enr", "ENR"))
+    send(main, runner, clock, sms("mute", "MUTE"))
+    assert {t["state"] for t in main.get(ENROLLMENT_1)["scheduled_tasks"]} == {"muted"}
+    send(main, runner, clock, sms("unmute", "UNMUTE"))
+    assert {t["state"] for t in main.get(ENROLLMENT_1)["scheduled_tasks"]} == {"scheduled"}  # all still in the future

@@ -1,5 +1,15 @@
 function (doc) {
   // CHT medic-client/reports_by_subject: reports by the ids of their patient or place, by reported_date
+  if (doc.type === 'enrollment') {
+    // Sentinel's milestone enrollments, so that muting a subject reaches their alerts too
+    var ids = [doc.patient_uuid, doc.patient_id, doc.place_id];
+    for (var e = 0; e < ids.length; e++) {
+      if (ids[e]) {
+        emit(String(ids[e]), doc.enrolled_on);
+      }
+    }
+    return;
+  }
   if (doc.type !== 'data_record' || !doc.form) {
     return;
   }
