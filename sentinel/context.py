@@ -19,7 +19,7 @@ import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from . import infodoc, lineage
+from . import clock, infodoc, lineage, phones, validation
 from .cache import LookupCache
 from .couch import CouchDB
 from .docs import Doc, is_report, patient_ref, place_ref
@@ -366,6 +366,20 @@ class Context:
 
     def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
         return self.batch.reports_by_subject(ids)
+
+    def validate(self, doc: Doc, validations: Any) -> list[dict[str, Any]]:
+        """CHT's pupil validations of `doc` (`sentinel.validation`), with this batch's queries, the
+        settings' phone rules, translations and time zone: the errors `{code, message}`."""
+        return validation.validate(
+            doc,
+            validations,
+            now=self.now,
+            query=self.batch.validation_query,
+            phone_is_valid=lambda p: phones.validate(self.settings.values, p),
+            translate=self.settings.translate,
+            locale=self.settings.locale_for(doc),
+            tz=clock.zone(self.settings),
+        )
 
     def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
         return self.batch.view(ddoc, view, **params)

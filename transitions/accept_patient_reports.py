@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel import clock, phones, validation
+from sentinel import clock, validation
 from sentinel.context import BatchContext, Context
 from sentinel.docs import Doc, is_report, js_truthy, patient_ref, place_ref
 from sentinel.messages import add_errors, add_message, add_rejection_message
@@ -130,16 +130,7 @@ def run(doc: Doc, ctx: Context) -> bool:
 def validate(doc: Doc, ctx: Context, config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """CHT transitionUtils.validate: the config's `validations.list` over the report."""
     validations = config.get("validations")
-    return validation.validate(
-        doc,
-        validations.get("list") if isinstance(validations, Mapping) else None,
-        now=ctx.now,
-        query=ctx.batch.validation_query,
-        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
-        translate=ctx.settings.translate,
-        locale=ctx.settings.locale_for(doc),
-        tz=clock.zone(ctx.settings),
-    )
+    return ctx.validate(doc, validations.get("list") if isinstance(validations, Mapping) else None)
 
 
 def add_accepted_messages(doc: Doc, ctx: Context, config: Mapping[str, Any], extra: Mapping[str, Any],

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel import clock, muting, phones, validation
+from sentinel import muting, validation
 from sentinel.context import Context
 from sentinel.docs import HARDCODED_TYPES, Doc, is_report, js_truthy
 from sentinel.messages import add_error_message, add_errors, add_message, message_text
@@ -126,16 +126,7 @@ def run(doc: Doc, ctx: Context) -> bool:
         _add_error(doc, ctx, config, "contact_not_found")
         _add_message(doc, ctx, config, "contact_not_found")
         return True
-    errors = validation.validate(
-        doc,
-        config.get("validations"),
-        now=ctx.now,
-        query=ctx.batch.validation_query,
-        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
-        translate=ctx.settings.translate,
-        locale=ctx.settings.locale_for(doc),
-        tz=clock.zone(ctx.settings),
-    )
+    errors = ctx.validate(doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return True

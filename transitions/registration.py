@@ -172,16 +172,7 @@ def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition inter
 
 def run(doc: Doc, ctx: Context) -> bool:
     config = registration_config(ctx.settings, doc.get("form")) or {}
-    errors = validation.validate(
-        doc,
-        config.get("validations"),
-        now=ctx.now,
-        query=ctx.batch.validation_query,
-        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
-        translate=ctx.settings.translate,
-        locale=ctx.settings.locale_for(doc),
-        tz=clock.zone(ctx.settings),
-    )
+    errors = ctx.validate(doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return True

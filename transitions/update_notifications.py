@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel import clock, muting, phones, validation
+from sentinel import muting, validation
 from sentinel.context import Context
 from sentinel.docs import Doc, is_report, js_truthy
 from sentinel.messages import add_error_message, add_errors, add_message, message_text
@@ -91,16 +91,7 @@ def run(doc: Doc, ctx: Context) -> bool:
     mute = event(config, doc.get("form"))
     if mute is None:
         return False
-    errors = validation.validate(
-        doc,
-        config.get("validations"),
-        now=ctx.now,
-        query=ctx.batch.validation_query,
-        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
-        translate=ctx.settings.translate,
-        locale=ctx.settings.locale_for(doc),
-        tz=clock.zone(ctx.settings),
-    )
+    errors = ctx.validate(doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return True
