@@ -307,9 +307,13 @@ def render(
         "bikram_sambat_date": dated(bikram_sambat),
         "local_phone": phone_lambda,
     }
-    view.update({k: _js_lists(v) for k, v in context.items()})
+    # list items by index / `.length` need the context copied into _JsLists: only when the template asks
+    view.update({k: _js_lists(v) for k, v in context.items()} if _LIST_ACCESS.search(template) else context)
     view.update(lambdas)  # CHT: `{...view, ...helpers}`, the helpers win
     return _render(template, view)
+
+
+_LIST_ACCESS = re.compile(r"\.(\d+|length)\b")
 
 
 class _JsList(list):
