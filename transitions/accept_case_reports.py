@@ -28,6 +28,7 @@ from sentinel.messages import add_errors, add_rejection_message
 from sentinel.registrations import registrations_of, silence
 
 from .accept_patient_reports import add_accepted_messages, report_configs_problems, validate
+from .accept_patient_reports import report_config as find_report_config
 
 name = "accept_case_reports"
 config_key = "accept_case_reports"
@@ -36,11 +37,7 @@ doc_types = ("data_record",)
 
 def report_config(settings: Any, form: Any) -> Mapping[str, Any] | None:
     """CHT `config.find(c => c.form === form)`: exact equality."""
-    section = settings.get(config_key)
-    for conf in section if isinstance(section, list) else []:
-        if isinstance(conf, Mapping) and conf.get("form") == form:
-            return conf
-    return None
+    return find_report_config(settings, form, config_key)
 
 
 def check_config(section: Any, settings: Any) -> list[str]:

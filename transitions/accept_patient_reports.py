@@ -39,9 +39,10 @@ config_key = "patient_reports"
 doc_types = ("data_record",)
 
 
-def report_config(settings: Any, form: Any) -> Mapping[str, Any] | None:
-    """CHT `_.find(config, {form})`: the first entry whose form equals the report's exactly."""
-    section = settings.get(config_key)
+def report_config(settings: Any, form: Any, key: str = config_key) -> Mapping[str, Any] | None:
+    """CHT `_.find(config, {form})`: the first entry of the `key` section whose form equals the
+    report's exactly (accept_case_reports finds its own section with it)."""
+    section = settings.get(key)
     for conf in section if isinstance(section, list) else []:
         if isinstance(conf, Mapping) and conf.get("form") == form:
             return conf

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from sentinel import muting, validation
 from sentinel.context import Context
-from sentinel.docs import HARDCODED_TYPES, Doc, is_report, js_truthy
+from sentinel.docs import HARDCODED_TYPES, Doc, is_report
 from sentinel.messages import add_error_message, add_errors, add_message, message_text
 from sentinel.registrations import form_matches
 
@@ -75,21 +75,6 @@ def is_unmute_form(config: Mapping[str, Any], form: Any) -> bool:
     return any(form_matches(form, f) for f in _forms(config, UNMUTE_PROPERTY))
 
 
-def _is_valid_submission(doc: Doc, ctx: Context) -> bool:
-    """CHT utils.isValidSubmission: an xform, a public form, or a known sender."""
-    if doc.get("content_type") == "xml":
-        return True
-    form = ctx.settings.form(doc.get("form"))
-    if form is None:
-        return False
-    if js_truthy(form.get("public_form")):
-        return True
-    contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
-    parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
-    parent_contact = parent.get("contact") if isinstance(parent.get("contact"), dict) else {}
-    return bool(contact.get("phone") or parent_contact.get("phone"))
-
-
 def _is_relevant_report(doc: Doc, ctx: Context) -> bool:
     config = _config(ctx)
     return (
@@ -97,7 +82,7 @@ def _is_relevant_report(doc: Doc, ctx: Context) -> bool:
         and bool(doc.get("form"))
         and (is_mute_form(config, doc.get("form")) or is_unmute_form(config, doc.get("form")))
         and not ctx.has_run(name)
-        and _is_valid_submission(doc, ctx)
+        and ctx.settings.is_valid_submission(doc)
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from sentinel import muting, validation
 from sentinel.context import Context
-from sentinel.docs import Doc, is_report, js_truthy
+from sentinel.docs import Doc, is_report
 from sentinel.messages import add_error_message, add_errors, add_message, message_text
 from sentinel.registrations import form_matches
 
@@ -60,20 +60,6 @@ def event(config: Mapping[str, Any], form: Any) -> bool | None:
     return None
 
 
-def _is_valid_submission(doc: Doc, ctx: Context) -> bool:
-    if doc.get("content_type") == "xml":
-        return True
-    form = ctx.settings.form(doc.get("form"))
-    if form is None:
-        return False
-    if js_truthy(form.get("public_form")):
-        return True
-    contact = doc.get("contact") if isinstance(doc.get("contact"), dict) else {}
-    parent = contact.get("parent") if isinstance(contact.get("parent"), dict) else {}
-    parent_contact = parent.get("contact") if isinstance(parent.get("contact"), dict) else {}
-    return bool(contact.get("phone") or parent_contact.get("phone"))
-
-
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
     # CHT's filter does not look at the form; its onMatch then does nothing (and records nothing)
     # for other forms. Checking the form here has the same outcome.
@@ -81,7 +67,7 @@ def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition inter
         is_report(doc)
         and bool(doc.get("form"))
         and not ctx.has_run(name)
-        and _is_valid_submission(doc, ctx)
+        and ctx.settings.is_valid_submission(doc)
         and event(_config(ctx), doc.get("form")) is not None
     )
 
