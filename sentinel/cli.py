@@ -64,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(server, db, batch_size=args.batch_size)
         scheduler = Scheduler(runner.job_env(), clock=utc_now, interval=args.schedule_interval)
         install_signal_handlers(runner, scheduler)
+        runner.settings_listeners.append(scheduler.request_run)  # a new or changed order job: re-plan now
         try:
             runner.setup()
         except TransientError:

@@ -102,6 +102,7 @@ class OrderJob:
     reminder_days: int | None = None
     stop_if_existing: int | None = 1  # None: no limit
     message: Mapping[str, Any] = field(default_factory=dict)  # translation_key/message, recipient
+    reminder: Mapping[str, Any] = field(default_factory=dict)  # translation_key/message; default: message
 
     @property
     def max_orders(self) -> int:
@@ -114,6 +115,11 @@ class OrderJob:
 
 def order_id(job_id: str, trigger_id: str, k: int) -> str:
     return f"order:{job_id}:{trigger_id}:{k}"
+
+
+def same_form(a: Any, b: Any) -> bool:
+    """Form codes compare as CHT compares them from SMS: trimmed, case-insensitive."""
+    return isinstance(a, str) and isinstance(b, str) and a.strip().upper() == b.strip().upper()
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -210,6 +216,15 @@ def _build(raw: Any, where: str, settings: Any) -> tuple[OrderJob | None, list[s
     for key in ("translation_key", "message", "recipient"):
         if raw.get(key) is not None:
             message[key] = raw[key]
+    reminder: dict[str, Any] = {}
+    if raw.get("reminder_translation_key") is not None and raw.get("reminder_message") is not None:
+        problems.append(f"{where}: give either reminder_translation_key or reminder_message, not both")
+    rkey = raw.get("reminder_translation_key")
+    if rkey is not None and (not isinstance(rkey, str) or not rkey.strip()):
+        problems.append(f"{where}.reminder_translation_key: must be a non-empty string, got {rkey!r}")
+    for key in ("translation_key", "message"):
+        if raw.get(f"reminder_{key}") is not None:
+            reminder[key] = raw[f"reminder_{key}"]
 
     if problems:
         return None, problems
@@ -217,7 +232,7 @@ def _build(raw: Any, where: str, settings: Any) -> tuple[OrderJob | None, list[s
         id=job_id, status=status, trigger_form=trigger_form, order_form=order_form, delay_days=delay,
         anchor=anchor, created_after=created_after, condition=condition, repeat_enabled=enabled,
         max_repeats=max_repeats, require_answer=require_answer, expiry_days=raw.get("expiry_days"),
-        reminder_days=raw.get("reminder_days"), stop_if_existing=y, message=message,
+        reminder_days=raw.get("reminder_days"), stop_if_existing=y, message=message, reminder=reminder,
     ), []
 
 
@@ -330,7 +345,7 @@ def natural_due(job: OrderJob, anchor: datetime, k: int, settings: Any = None) -
 
 
 def trigger_applies(job: OrderJob, trigger: Mapping[str, Any], expressions: Any, settings: Any = None) -> bool:
-    if trigger.get("form") not in (None, job.trigger_form) or trigger.get("_deleted"):
+    if (trigger.get("form") is not None and not same_form(trigger.get("form"), job.trigger_form)) or trigger.get("_deleted"):
         return False
     if job.created_after is not None:
         created = clock.parse_date(trigger.get("reported_date"), settings)
@@ -485,7 +500,7 @@ def plan_subject(job: OrderJob, triggers: Iterable[Mapping[str, Any]], answers: 
         if doc is None:
             new = {
                 "_id": order_id(job.id, w.trigger, w.k), "type": "order", "job": job.id, "form": job.order_form,
-                "trigger": w.trigger, "patient": subject, "k": w.k, "due": due, "state": PLANNED, "test": test,
+                "trigger": w.trigger, "patient": subject, "patient_id": patient.get("patient_id"), "k": w.k, "due": due, "state": PLANNED, "test": test,
                 "planned_at": clock.to_iso(now), "expiry_days": job.expiry_days, "reminder_days": job.reminder_days,
                 "state_history": [],
             }
@@ -520,5 +535,5 @@ def plan_subject(job: OrderJob, triggers: Iterable[Mapping[str, Any]], answers: 
 __all__ = [
     "ACTIVE_STATES", "OrderJob", "OrderJobError", "PlanDiff", "SENT_STATES", "SETTING", "SYSTEM",
     "anchor_time", "natural_due", "order_id", "order_jobs_problems", "parse_order_job", "plan_subject",
-    "trigger_applies",
+    "same_form", "trigger_applies",
 ]

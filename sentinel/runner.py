@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import ddocs, lookups
+from . import ddocs, lookups, order_registry
 from .checkpoint import Checkpoint
 from .couch import CouchDB, CouchServer
 from .errors import ConfigError, TransientError
@@ -80,6 +80,7 @@ class Runner:
         self._next_settings_poll = 0.0
         self._backlog: tuple[float, int | None, bool] = (0.0, None, True)
         self._echo_share = 0.0  # of the last batch
+        self.settings_listeners: list[Callable[[], None]] = []  # called after valid settings are loaded
 
     def job_env(self) -> JobEnv:
         """What scheduled jobs see: the databases and, at call time, the settings in force."""
@@ -124,6 +125,9 @@ class Runner:
         self.settings_rev = rev
         try:
             settings, transitions = build(raw, rev, translations)
+            settings, problems = self.retry(order_registry.sync, self.sentinel, settings, self.clock())
+            if problems:
+                raise ConfigError(problems)
         except ConfigError as exc:
             self.current, self.config_error = None, exc
             log.error(
@@ -135,6 +139,8 @@ class Runner:
         self.current, self.config_error = (settings, transitions), None
         for problem in reminder_problems(settings):  # CHT skips a bad reminder; so do we, but say so
             log.warning("This reminder will be skipped: %s", problem)
+        for listener in self.settings_listeners:  # e.g. the scheduler: a new order job is planned at once
+            listener()
         names = ", ".join(t.name for t in transitions) or "none"
         log.info("Settings rev %s loaded; transitions enabled: %s", rev, names)
         log.info(

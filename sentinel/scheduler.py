@@ -17,6 +17,11 @@ Jobs, in CHT's order (spec 4.1), then ours:
 - `sms_history_cleanup`: deletes the duplicate-message counts (`sms-history:*`, `sentinel/history.py`)
   of the sentinel database whose newest message is more than 30 minutes old.
 
+- `milestone_defaults` (`sentinel/milestone_defaults.py`): milestone enrollments past their last window.
+- `order_replan` (`sentinel/order_replan.py`): the bulk re-plan of an order job that appeared or
+  changed status, resumable; `order_dispatch` (`sentinel/order_dispatch.py`): due orders sent,
+  reminders, expiry.
+
 `due_tasks` and `reminders` do nothing while the settings are invalid (`env.settings()` is None).
 """
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import due_tasks, history, milestone_defaults, reminders
+from . import due_tasks, history, milestone_defaults, order_dispatch, order_replan, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -109,6 +114,8 @@ JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("transitions_disabled_reminder", transitions_disabled_reminder),
     ("sms_history_cleanup", sms_history_cleanup),
     ("milestone_defaults", milestone_defaults.run),
+    ("order_replan", order_replan.run),  # before the dispatcher: it sends from up-to-date plans
+    ("order_dispatch", order_dispatch.run),
 ]
 
 

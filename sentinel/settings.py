@@ -78,6 +78,8 @@ class Settings:
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # JavaScript and JsonLogic conditions of this settings load (compiled code is cached per thread)
     expressions: Expressions = field(default_factory=Expressions, compare=False)
+    # order job id -> the date Sentinel first saw it (`sentinel/order_registry.py`): the default `created_after`
+    order_jobs_seen: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key)

@@ -200,7 +200,7 @@ def test_plan_subject(over, kwargs, expected):
 def test_created_order_document_shape():
     (doc,) = plan().create
     assert doc == {
-        "_id": "order:fu:r1:0", "type": "order", "job": "fu", "form": "O", "trigger": "r1", "patient": "p1", "k": 0,
+        "_id": "order:fu:r1:0", "type": "order", "job": "fu", "form": "O", "trigger": "r1", "patient": "p1", "patient_id": "p1", "k": 0,
         "due": D0, "state": "planned", "test": False, "planned_at": "2024-01-01T12:00:00.000Z", "expiry_days": None,
         "reminder_days": None, "state_history": [{"state": "planned", "timestamp": "2024-01-01T12:00:00.000Z", "due": D0}],
     }

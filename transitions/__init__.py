@@ -40,6 +40,7 @@ AVAILABLE = (
     "resolve_pending",
     "muting",
     "milestone_tracking",  # ours (MOTECH schedule tracking), after CHT's
+    "order_planning",  # ours (eFORSK automatic orders): after death_reporting and registration
 )
 
 # CHT transitions that a settings doc may name but that this version does not implement yet:
