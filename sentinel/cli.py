@@ -1,4 +1,4 @@
-"""The `sentinel` command: run | check-config | settings push | status | tick | milestones preview.
+"""The `sentinel` command: run | check-config | settings push | status | tick | milestones preview | orders list.
 
 The main database comes from `--couch-url` or `COUCH_URL` (`http://user:pass@host:5984/medic`); the
 sentinel database is `<main>-sentinel`. Passwords are never printed or logged.
@@ -19,7 +19,7 @@ from .errors import ConfigError, SentinelError, TransientError
 from .parking import ParkedErrors
 from .runner import DEFAULT_BATCH_SIZE, Runner, utc_now
 from .scheduler import INTERVAL_SECONDS, Scheduler, run_jobs
-from .settings import SettingsStore, build, read_settings_file
+from .settings import Settings, SettingsStore, build, merge_defaults, read_settings_file
 
 log = logging.getLogger("sentinel")
 
@@ -197,6 +197,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- orders -----------------------------------------------------------------------------------------
+def cmd_orders_list(args: argparse.Namespace) -> int:
+    from . import orders_list
+
+    server, db = connect(args)
+    main = server.db(db)
+    raw, _ = SettingsStore(main).read()
+    settings = Settings(values=merge_defaults(raw if isinstance(raw, dict) else {}))
+    found = orders_list.rows(main, args.job, args.state, args.limit)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print("\n".join(orders_list.render(found, args.job, args.state, settings, args.limit)))
+    return 0 if found or args.job in orders_list.configured_jobs(settings) else 1
+
+
 # --- tick -------------------------------------------------------------------------------------------
 def parse_now(text: str | None) -> datetime:
     if not text:
@@ -279,6 +295,15 @@ def parser() -> argparse.ArgumentParser:
     prev.add_argument("--now", help="ISO 8601: alerts before this are not shown (default: the reference)")
     prev.add_argument("--settings", help="an app-settings JSON file to read the schedule and timezone from")
     prev.set_defaults(func=cmd_milestones_preview)
+    orders = sub.add_parser("orders", help="planned form orders (order_jobs)")
+    orders_sub = orders.add_subparsers(dest="orders_command", required=True)
+    listing = with_url(orders_sub.add_parser("list", help="a job's orders by state and due date, planned ones ahead of time"))
+    listing.add_argument("--job", required=True, help="the order job's id")
+    listing.add_argument("--state", choices=("planned", "ordered", "answered", "expired", "failed", "cancelled"),
+                         help="only orders in this state (default: all, by state then due date)")
+    listing.add_argument("--limit", type=int, default=200, help="at most this many (default %(default)s)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_orders_list)
     tick = with_url(sub.add_parser("tick", help="run the scheduled jobs once, now"))
     tick.add_argument("--now", help="run them as of this ISO date-time instead")
     tick.set_defaults(func=cmd_tick)
