@@ -39,7 +39,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
-from . import clock, messages, order_plans
+from . import clock, messages, order_plans, phones
 from .context import BatchContext
 from .lookups import LookupIndex
 from .order_replan import enabled, write
@@ -185,8 +185,9 @@ def _message(batch: BatchContext, job: OrderJob, order: dict[str, Any], subject:
     first = generated[0] if generated else {}
     if first.get("error") or not str(first.get("message") or "").strip():
         return None, f"the {kind} message cannot be made: {first.get('error') or 'empty text'}"
-    if not first.get("to"):
-        return None, f"no phone number for the recipient {recipient!r}"
+    # an unresolved recipient comes back as written ("patient.phone"), as CHT's getRecipient does
+    if not first.get("to") or not phones.validate(settings.values, first["to"]):
+        return None, f"no phone number for the recipient {recipient!r} (got {first.get('to')!r})"
     task: dict[str, Any] = {"type": f"order_{kind}" if kind != "order" else "order", "form": job.order_form, "messages": generated}
     messages.set_task_state(task, "pending", now)
     if kind == "order" and expires is not None:
