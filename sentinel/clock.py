@@ -85,6 +85,16 @@ def _zone_problem(name: Any) -> str | None:
     return None
 
 
+def is_zone_name(name: Any) -> bool:
+    """True for an IANA zone name this machine can load (what the settings check accepts)."""
+    return isinstance(name, str) and _zone_problem(name) is None
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The zone of a name `is_zone_name` accepted."""
+    return _zone_named(name)
+
+
 def timezone_problems(settings: Any) -> list[str]:
     """Problems with the `timezone` setting, for the settings check (empty when valid or unset)."""
     problem = _zone_problem(setting(settings, "timezone"))
@@ -233,15 +243,16 @@ def parse_duration(text: Any) -> Duration | None:
     return Duration.of(relativedelta(**{unit + "s": amount}), timedelta(0))
 
 
-def add_duration(moment: datetime, delta: relativedelta, settings: Any) -> datetime:
+def add_duration(moment: datetime, delta: relativedelta, settings: Any, tz: tzinfo | None = None) -> datetime:
     """`moment + delta` as moment.js adds a duration, in the settings zone.
 
     First the elapsed part (seconds, minutes, hours), then days (weeks are days), then months and
     years as calendar steps on the wall clock of the settings zone. For a plain relativedelta (which
     has folded 24 hours into a day) the days count as calendar days. The result is in the settings
-    zone. Raises OverflowError or ValueError when the result is out of range.
+    zone (or in `tz` when given: an appointment's own zone). Raises OverflowError or ValueError when
+    the result is out of range.
     """
-    tz = zone(settings)
+    tz = tz or zone(settings)
     local = _require_aware(moment, "moment").astimezone(tz)
     if isinstance(delta, Duration):
         calendar, elapsed = delta.calendar, delta.elapsed

@@ -13,7 +13,11 @@ none (CHT 4.x stores scheduled tasks without messages): from `message_key` (a tr
 Rules, in CHT's order:
 
 - **Send window.** Nothing happens outside `schedule_morning_*` .. `schedule_evening_*`
-  (`clock.in_send_window`, `synthetic_date` applied).
+  (`clock.in_send_window`, `synthetic_date` applied), except for appointment reminders (issue 7,
+  `type: appointment_reminder`) whose appointment comes before the window next opens: the window
+  never delays a reminder past its appointment.
+- **Appointments past.** An appointment reminder whose appointment time (`appointment_at`) has come
+  is `cleared`, never sent late.
 - **Which tasks.** Only state `scheduled` is touched: a `sent` (or `pending`, `cleared`, ...) task
   sharing the due date stays as it is (cht-core#10802). The due time is the view's:
   `task.due || task.timestamp || doc.reported_date` (JavaScript truthiness, so a null or missing
@@ -62,7 +66,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
-from . import clock, messages
+from . import appointments, clock, messages
 from .context import REPORTS_DDOC, BatchContext
 from .couch import CouchDB
 from .docs import Doc, clone, fields_of, js_truthy
@@ -77,6 +81,7 @@ BUCKETS_PER_READ = 1000  # due-index docs per request
 SCHEDULED = "scheduled"
 PENDING = "pending"
 CLEAR = "clear"
+CLEARED = "cleared"  # an appointment reminder whose appointment has come (not CHT's "clear")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -102,7 +107,7 @@ def run(env: Any, now: datetime) -> None:
         log.info("due_tasks: skipped while the settings are invalid")
         return
     outcome = process(env.main, env.sentinel, settings, now)
-    if not outcome.in_window:
+    if not outcome.in_window and not outcome.pending:
         log.info("due_tasks: outside the send window, nothing sent")
         return
     log.info(
@@ -122,11 +127,12 @@ def run(env: Any, now: datetime) -> None:
 def process(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime) -> DueTasksOutcome:
     """Move every due `scheduled` task as of `now` (see the module docstring)."""
     outcome = DueTasksOutcome()
+    effective = clock.effective_now(settings, now)
+    window: tuple[int, ...] = (_ms(clock.overdue_cutoff(settings, now)), _ms(effective))
     if not clock.in_send_window(settings, now):
         outcome.in_window = False
-        return outcome
-    effective = clock.effective_now(settings, now)
-    window = (_ms(clock.overdue_cutoff(settings, now)), _ms(effective))
+        # only appointment reminders that cannot wait for the window: their appointment comes first
+        window += (_ms(appointments.next_window_start(settings, now)),)
     seen: dict[str, set[str]] = {}  # bucket doc id -> the document ids it listed
     current: dict[str, set[str]] = {}  # document id -> the buckets it belongs in after this run
     for rows in index_pages(main, sentinel, window, PAGE_SIZE, seen):
@@ -142,7 +148,7 @@ def process(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime) -> D
 # --- paging --------------------------------------------------------------------------------------
 
 
-def index_pages(main: CouchDB, sentinel: CouchDB, window: tuple[int, int], page_size: int,
+def index_pages(main: CouchDB, sentinel: CouchDB, window: tuple[int, ...], page_size: int,
                 seen: dict[str, set[str]]) -> Iterator[list[dict[str, Any]]]:
     """The documents the due index lists for the window's hours, PAGE_SIZE at a time, as rows
     `{id, doc}`; each document once. `seen` gets, per bucket doc id, the ids it listed (for `tidy`)."""
@@ -185,7 +191,7 @@ def tidy(sentinel: CouchDB, seen: dict[str, set[str]], current: dict[str, set[st
 # --- one page ------------------------------------------------------------------------------------
 
 
-def _process_page(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime, window: tuple[int, int],
+def _process_page(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime, window: tuple[int, ...],
                   rows: list[dict[str, Any]], outcome: DueTasksOutcome) -> None:
     docs: dict[str, Doc] = {}
     for row in rows:
@@ -233,7 +239,7 @@ def clear_failing_schedules(settings: Any) -> bool:
 
 
 def update_due_tasks(doc: Doc, hydrated: Doc, registrations: Mapping[str, list[Doc]], settings: Any, now: datetime,
-                     window: tuple[int, int], clear_failing: bool, outcome: DueTasksOutcome | None = None) -> bool:
+                     window: tuple[int, ...], clear_failing: bool, outcome: DueTasksOutcome | None = None) -> bool:
     """Move `doc`'s due scheduled tasks (in place); True when any changed. `hydrated` is its hydrated copy."""
     outcome = outcome if outcome is not None else DueTasksOutcome()
     due = _due_tasks(doc, window)
@@ -242,6 +248,11 @@ def update_due_tasks(doc: Doc, hydrated: Doc, registrations: Mapping[str, list[D
     extra = _template_extra(hydrated, registrations)
     changed = False
     for index, task, due_ms in due:
+        appointment = _appointment_ms(task)
+        if appointment is not None and appointment <= window[1]:  # the appointment has come: too late
+            changed |= messages.set_task_state(task, CLEARED, now)
+            outcome.cleared += 1
+            continue
         if not js_truthy(task.get("messages")):
             generated = _generate(hydrated, task, settings, extra, f"scheduled_tasks:{index}:{due_ms}")
             if generated and not any(isinstance(m, dict) and m.get("error") for m in generated):
@@ -257,8 +268,18 @@ def update_due_tasks(doc: Doc, hydrated: Doc, registrations: Mapping[str, list[D
     return changed
 
 
-def _due_tasks(doc: Doc, window: tuple[int, int]) -> list[tuple[int, dict[str, Any], int]]:
-    """(index, task, due ms) of the doc's scheduled tasks due within the window."""
+def _appointment_ms(task: Mapping[str, Any]) -> int | None:
+    """An appointment reminder's appointment time (epoch ms), None for other tasks."""
+    if task.get("type") != appointments.TASK_TYPE:
+        return None
+    at = clock.parse_date(task.get("appointment_at"))
+    return _ms(at) if at is not None else None
+
+
+def _due_tasks(doc: Doc, window: tuple[int, ...]) -> list[tuple[int, dict[str, Any], int]]:
+    """(index, task, due ms) of the doc's scheduled tasks due within the window. A third value in
+    `window` (outside the send window): only appointment reminders whose appointment is before it."""
+    urgent_before = window[2] if len(window) > 2 else None
     tasks = doc.get("scheduled_tasks")
     if not isinstance(tasks, list):
         return []
@@ -267,6 +288,8 @@ def _due_tasks(doc: Doc, window: tuple[int, int]) -> list[tuple[int, dict[str, A
         if not isinstance(task, dict) or task.get("state") != SCHEDULED:
             continue
         due_ms = lookups.due_ms(task, doc)
+        if urgent_before is not None and ((_appointment_ms(task) or urgent_before + 1) > urgent_before):
+            continue
         if due_ms is not None and window[0] <= due_ms <= window[1]:
             found.append((index, task, due_ms))
     return found

@@ -21,6 +21,8 @@ Jobs, in CHT's order (spec 4.1), then ours:
 - `order_replan` (`sentinel/order_replan.py`): the bulk re-plan of an order job that appeared or
   changed status, resumable; `order_dispatch` (`sentinel/order_dispatch.py`): due orders sent,
   reminders, expiry.
+- `appointment_outcomes` (`sentinel/appointment_outcomes.py`): appointments past without attendance
+  become `missed`.
 
 `due_tasks` and `reminders` do nothing while the settings are invalid (`env.settings()` is None).
 """
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import due_tasks, history, milestone_defaults, order_dispatch, order_replan, reminders
+from . import appointment_outcomes, due_tasks, history, milestone_defaults, order_dispatch, order_replan, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -116,6 +118,7 @@ JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("milestone_defaults", milestone_defaults.run),
     ("order_replan", order_replan.run),  # before the dispatcher: it sends from up-to-date plans
     ("order_dispatch", order_dispatch.run),
+    ("appointment_outcomes", appointment_outcomes.run),
 ]
 
 

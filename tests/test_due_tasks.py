@@ -117,10 +117,12 @@ def test_a_scheduled_task_moves_to_pending_only_when_due_inside_the_window(serve
         assert doc["scheduled_tasks"][0]["messages"][0]["message"] == "Visit for Pat, reported by Chloe CHW"
 
 
-def test_outside_the_window_nothing_is_read_or_written(server, main):
+def test_outside_the_window_nothing_is_sent_or_written(server, main):
     runner = setup(server, main, [due_report("r1", task())], WINDOW)
-    outcome = run(runner, DAY.replace(hour=20))
-    assert not outcome.in_window and outcome.pages == 0
+    rev = main.get("r1")["_rev"]
+    outcome = run(runner, DAY.replace(hour=20))  # only appointment reminders could be urgent: none here
+    assert not outcome.in_window and outcome.docs == outcome.pending == outcome.written == 0
+    assert main.get("r1")["_rev"] == rev
     assert states(main, "r1") == ["scheduled"]
 
 
@@ -281,7 +283,8 @@ def test_the_job_skips_while_settings_are_invalid(server, main):
 
 def test_jobs_run_in_cht_order_then_ours():
     assert [name for name, _ in scheduler.JOBS] == ["due_tasks", "reminders", "transitions_disabled_reminder", "sms_history_cleanup",
-                                                   "milestone_defaults", "order_replan", "order_dispatch"]
+                                                   "milestone_defaults", "order_replan", "order_dispatch",
+                                                   "appointment_outcomes"]
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ AVAILABLE = (
     "accept_case_reports",
     "generate_shortcode_on_contacts",
     "generate_patient_id_on_people",
+    "appointment_reminders",  # ours: before default_responses, which leaves a yes/no reply it handled alone
     "default_responses",
     "update_sent_by",
     "update_sent_forms",  # not in CHT 4's list (deprecated there); kept after update_sent_by

@@ -45,6 +45,8 @@ def _has_error(doc: Doc, code: str) -> bool:
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
     if not (is_report(doc) and doc.get("from") and not doc.get("kujua_message")):
         return False
+    if doc.get("appointment_reply"):  # a yes/no reply appointment_reminders answered (ours, not CHT's)
+        return False
     start = _start(ctx)
     reported = clock.parse_date(doc.get("reported_date"), None) if doc.get("reported_date") else None
     if start is None or reported is None or not reported > start:
