@@ -6,7 +6,8 @@ Config (`appointment_reminders`): [{form, appointment_time (path to ISO 8601 wit
 recipient (default the patient)}] (default 24 hours and 2 hours before), confirm, cancel ({locale:
 [words]}), messages: [{event_type: booked | confirmed | cancelled | rescheduled | unrecognised |
 past_appointment, translation_key | message, recipient}], cancel_forms, reschedule_forms,
-attended_forms, min_notice, channels (default whatsapp, sms, email), date_format, time_format}].
+attended_forms, missed_after, min_notice, channels (default whatsapp, sms, email), date_format,
+time_format}].
 
 Reads:  the report (hydrated: its patient); the subject's other reports (double bookings, the next
         appointment for a cancel/reschedule form without `fields.appointment_id`); appointments by
