@@ -19,7 +19,7 @@ Choices where the seeds leave room (see `../shared/reference/schedules-orders-re
   neither). The words are those of the patient's locale; a locale without a list uses every list.
 - **Channels.** Each message carries `channel`: the first of the patient's `preferred_channels` (else
   the configured order, default whatsapp, sms, email) for which the patient has an address
-  (`whatsapp`, `phone`, `email` on the patient; `fields.contact_number` counts as a phone). Messages
+  (`whatsapp`, `phone` (normalised), `email` on the patient; `fields.contact_number` counts as a phone). Messages
   to anyone but the patient go by SMS.
 """
 from __future__ import annotations
@@ -86,8 +86,8 @@ def config_problems(section: Any, settings: Any) -> list[str]:
         if not _path_ok(conf.get("appointment_time")):
             problems.append(f"{where}.appointment_time: a dotted path to the ISO 8601 time (such as \"fields.appointment_time\") is required, got {conf.get('appointment_time')!r}")
         zone = conf.get("timezone")
-        if zone is not None and (not isinstance(zone, str) or (not clock.is_zone_name(zone) and not _path_ok(zone))):
-            problems.append(f"{where}.timezone: must be an IANA zone name (Europe/Oslo) or a dotted path into the report, got {zone!r}")
+        if zone is not None and (not isinstance(zone, str) or (not clock.is_zone_name(zone) and (not _path_ok(zone) or "." not in zone))):
+            problems.append(f"{where}.timezone: must be an IANA zone name (Europe/Oslo) or a dotted path into the report (fields.timezone), got {zone!r}")
         elif isinstance(zone, str) and "/" in zone and not clock.is_zone_name(zone):
             problems.append(f"{where}.timezone: unknown time zone {zone!r}")
         reminders = conf.get("reminders", list(DEFAULT_REMINDERS))
@@ -120,10 +120,10 @@ def config_problems(section: Any, settings: Any) -> list[str]:
         if channels is not None and (not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels)):
             problems.append(f"{where}.channels: must be a non-empty list of {', '.join(CHANNELS)}")
         if isinstance(form, str):
-            for f in [form] + _forms(conf.get("cancel_forms")) + _forms(conf.get("reschedule_forms")):
+            for f in [form] + [f for key in ("cancel_forms", "reschedule_forms", "attended_forms") for f in _forms(conf.get(key))]:
                 if f.strip().upper() in seen_forms and seen_forms[f.strip().upper()] != where:
                     problems.append(f"{where}: form {f!r} is already used by {seen_forms[f.strip().upper()]}")
-            seen_forms.setdefault(form.strip().upper(), where)
+                seen_forms.setdefault(f.strip().upper(), where)
     return problems
 
 
@@ -259,12 +259,22 @@ def choose_channel(conf: Mapping[str, Any], patient: Mapping[str, Any] | None, p
     configured = [c for c in conf.get("channels") or CHANNELS if c in CHANNELS]
     preferred = patient.get("preferred_channels")
     order: Sequence[str] = [c for c in preferred if c in CHANNELS] if isinstance(preferred, list) and preferred else configured
-    addresses = {"whatsapp": patient.get("whatsapp"), "sms": patient.get("phone") or phone, "email": patient.get("email")}
+    addresses = {"whatsapp": patient.get("whatsapp"), "sms": phone or patient.get("phone"), "email": patient.get("email")}
     for channel in order:
         value = addresses.get(channel)
         if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
             return Address(channel, str(value).strip())
     return None
+
+
+def nearest(appointments: Iterable[Mapping[str, Any]], now: datetime) -> Mapping[str, Any] | None:
+    """The active appointment closest to `now`, before or after (the one an attendance report is about)."""
+    found = []
+    for doc in appointments:
+        at = clock.parse_date((doc.get("appointment") or {}).get("at"))
+        if doc.get("appointment_status") in ACTIVE and at is not None:
+            found.append((abs(at - now), doc.get("_id") or "", doc))
+    return min(found, key=lambda t: (t[0], t[1]))[2] if found else None
 
 
 def upcoming(appointments: Iterable[Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:

@@ -309,9 +309,9 @@ def _reply(doc: Doc, ctx: Context) -> bool:
 def _change(doc: Doc, conf: Mapping[str, Any], kind: str, ctx: Context) -> bool:
     if doc.get("appointment_id"):
         return False
-    appointment = _target(doc, ctx)
+    appointment = _target(doc, ctx, attended=kind == "attended")
     if appointment is None:
-        return _error(doc, appts.ERR_NOT_FOUND, "No upcoming appointment found for this report"
+        return _error(doc, appts.ERR_NOT_FOUND, f"No {'open' if kind == 'attended' else 'upcoming'} appointment found for this report"
                       + (f" (appointment_id {fields_of(doc).get('appointment_id')!r})" if fields_of(doc).get("appointment_id") else ""))
     appointment = copy.deepcopy(appointment)
     doc["appointment_id"] = appointment["_id"]
@@ -346,9 +346,9 @@ def _change(doc: Doc, conf: Mapping[str, Any], kind: str, ctx: Context) -> bool:
     return True
 
 
-def _target(doc: Doc, ctx: Context) -> Doc | None:
+def _target(doc: Doc, ctx: Context, attended: bool = False) -> Doc | None:
     """The appointment a cancel/reschedule/attended form is about: `fields.appointment_id`, else the
-    subject's next upcoming one."""
+    subject's next upcoming one (for attendance, the open one closest in time, usually just past)."""
     named = fields_of(doc).get("appointment_id")
     if isinstance(named, str) and named:
         found = ctx.load(named)
@@ -359,5 +359,8 @@ def _target(doc: Doc, ctx: Context) -> Doc | None:
     phone = phones.normalize(ctx.settings.values, number) if number else None
     if patient is None and phone is None:
         return None
-    ahead = appts.upcoming(_appointments_of(ctx, patient, phone).values(), ctx.now)
+    found = _appointments_of(ctx, patient, phone).values()
+    if attended:
+        return appts.nearest(found, ctx.now)
+    ahead = appts.upcoming(found, ctx.now)
     return ahead[0] if ahead else None
