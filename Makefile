@@ -17,9 +17,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Starts a local PouchDB Server unless COUCH_URL is set, then runs Sentinel in the foreground.
+# Starts a local PouchDB Server unless COUCH_URL is set, then runs Sentinel in the foreground, with
+# the gateway HTTP API beside it on GATEWAY_PORT (loopback).
+GATEWAY_PORT ?= 5988
 run: install
-	$(BIN)/sentinel run $(if $(COUCH_URL),,--embedded)
+	$(BIN)/sentinel run $(if $(COUCH_URL),,--embedded) --gateway-port $(GATEWAY_PORT)
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

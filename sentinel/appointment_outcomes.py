@@ -15,14 +15,12 @@ from typing import Any
 
 from . import appointments as appts
 from . import clock
-from .messages import set_task_state
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
 DDOC = "sentinel-appointments"
 DEFAULT_MISSED_AFTER = "1 day"
-UNSENT = ("scheduled", "muted", "pending")
 
 
 def run(env: Any, now: datetime) -> None:
@@ -55,9 +53,6 @@ def _mark(doc: dict[str, Any], settings: Any, now: datetime) -> bool:
     grace = appts.before_duration(conf.get("missed_after") or DEFAULT_MISSED_AFTER)
     if at is None or grace is None or clock.add_duration(at, grace, settings) > now:
         return False
-    doc["appointment_status"] = appts.MISSED
-    doc.setdefault("appointment_status_history", []).append({"status": appts.MISSED, "timestamp": clock.to_iso(now)})
-    for task in doc.get("scheduled_tasks") or []:
-        if isinstance(task, dict) and task.get("type") == appts.TASK_TYPE and task.get("state") in UNSENT:
-            set_task_state(task, "cleared", now)
+    appts.set_status(doc, appts.MISSED, now, None)
+    appts.clear_reminders(doc, now)
     return True

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from babel.dates import format_date, format_time
 
 from . import clock
+from .messages import set_task_state
 from .schedules import MISSING, get_path
 
 SETTING = "appointment_reminders"
@@ -42,6 +43,7 @@ ACTIVE = (BOOKED, CONFIRMED, RESCHEDULED)  # upcoming appointments: reminders go
 EVENTS = ("booked", "confirmed", "cancelled", "rescheduled", "unrecognised", "past_appointment")
 CHANNELS = ("whatsapp", "sms", "email")
 TASK_TYPE = "appointment_reminder"
+UNSENT = ("scheduled", "muted", "pending")  # reminders not yet handed to a gateway (as clear_schedule)
 DEFAULT_REMINDERS = ({"before": "24 hours"}, {"before": "2 hours"})
 DEFAULT_CONFIRM = {"en": ["yes", "y"], "fr": ["oui"], "es": ["si"], "pt": ["sim"], "sw": ["ndiyo", "ndio"],
                    "ne": ["ho", "hajur"]}
@@ -83,6 +85,8 @@ def config_problems(section: Any, settings: Any) -> list[str]:
         form = conf.get("form")
         if not isinstance(form, str) or not form.strip():
             problems.append(f"{where}.form: the appointment form's code is required")
+        if conf.get("notify_window") is not None and not _path_ok(conf.get("notify_window")):
+            problems.append(f"{where}.notify_window: must be a dotted path to a number of hours (such as \"fields.notify_window\"), got {conf.get('notify_window')!r}")
         if not _path_ok(conf.get("appointment_time")):
             problems.append(f"{where}.appointment_time: a dotted path to the ISO 8601 time (such as \"fields.appointment_time\") is required, got {conf.get('appointment_time')!r}")
         zone = conf.get("timezone")
@@ -188,13 +192,13 @@ def zone_of(conf: Mapping[str, Any], report: Mapping[str, Any], settings: Any) -
     return clock.zone_named(value) if isinstance(value, str) and clock.is_zone_name(value) else None
 
 
-def reminder_times(conf: Mapping[str, Any], at: datetime, tz: tzinfo, now: datetime) -> list[tuple[int, Mapping[str, Any], datetime]]:
+def reminder_times(conf: Mapping[str, Any], at: datetime, tz: tzinfo, now: datetime,
+                   report: Mapping[str, Any] | None = None) -> list[tuple[int, Mapping[str, Any], datetime]]:
     """(index, reminder config, due) of the reminders to plan for an appointment at `at`, booked `now`."""
     notice = before_duration(conf.get("min_notice")) if conf.get("min_notice") is not None else None
     earliest = clock.add_duration(now, notice, None, tz=tz) if notice is not None else now
     planned = []
-    reminders = conf.get("reminders", list(DEFAULT_REMINDERS))
-    for index, reminder in enumerate(reminders if isinstance(reminders, list) else []):
+    for index, reminder in enumerate(reminders_of(conf, report or {})):
         duration = before_duration(reminder.get("before")) if isinstance(reminder, Mapping) else None
         if duration is None:
             continue
@@ -298,3 +302,39 @@ def next_window_start(settings: Any, now: datetime) -> datetime:
     if opening <= local:
         opening = clock.localize(local.replace(tzinfo=None, hour=mh, minute=mm, second=0, microsecond=0) + timedelta(days=1), tz)
     return opening
+
+
+# --- the appointment document ------------------------------------------------------------------------
+def set_status(appointment: dict[str, Any], status: str, now: datetime, report_id: str | None, **extra: Any) -> bool:
+    """Record a status change made by `report_id`, once (a re-run finds it recorded)."""
+    history = appointment.setdefault("appointment_status_history", [])
+    if report_id is not None and any(isinstance(h, Mapping) and h.get("report") == report_id and h.get("status") == status
+                                     for h in history):
+        return False
+    appointment["appointment_status"] = status
+    entry = {"status": status, "timestamp": clock.to_iso(now), **extra}
+    if report_id is not None:
+        entry["report"] = report_id
+    history.append(entry)
+    return True
+
+
+def clear_reminders(appointment: dict[str, Any], now: datetime) -> None:
+    """Unsent reminders become `cleared` (cancelled, rescheduled, attended, missed)."""
+    for task in appointment.get("scheduled_tasks") or []:
+        if isinstance(task, dict) and task.get("type") == TASK_TYPE and task.get("state") in UNSENT:
+            set_task_state(task, "cleared", now)
+
+
+def reminders_of(conf: Mapping[str, Any], report: Mapping[str, Any]) -> list[Any]:
+    """The reminders to plan: the config's, or, when the config names a `notify_window` path and the
+    report has a whole number of hours there (the reminder API's field), one that long before."""
+    configured = conf.get("reminders", list(DEFAULT_REMINDERS))
+    path = conf.get("notify_window")
+    hours = get_path(report, path) if isinstance(path, str) and path else MISSING
+    if isinstance(hours, str) and hours.strip().isdigit():
+        hours = int(hours.strip())
+    if isinstance(hours, int) and not isinstance(hours, bool) and hours > 0:
+        first = configured[0] if isinstance(configured, list) and configured and isinstance(configured[0], Mapping) else {}
+        return [{**first, "before": f"{hours} hours"}]
+    return configured if isinstance(configured, list) else []

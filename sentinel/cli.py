@@ -1,4 +1,5 @@
-"""The `sentinel` command: run | check-config | settings push | status | tick | milestones preview | orders list.
+"""The `sentinel` command: run | check-config | settings push | status | tick | milestones preview | orders list |
+gateway [add-user].
 
 The main database comes from `--couch-url` or `COUCH_URL` (`http://user:pass@host:5984/medic`); the
 sentinel database is `<main>-sentinel`. Passwords are never printed or logged.
@@ -73,8 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("Stopped before start-up completed")
             return 0
         scheduler.start()
+        gateway = _start_gateway(runner, args) if args.gateway_port is not None else None
         runner.loop()
         scheduler.stop()
+        if gateway is not None:
+            gateway.stop()
         return 0
     finally:
         if embedded is not None:
@@ -197,6 +201,56 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- gateway ----------------------------------------------------------------------------------------
+def _start_gateway(runner: Runner, args: argparse.Namespace):
+    from .gateway import GatewayServer, create_app
+
+    app = create_app(runner.main, runner.sentinel, batch=args.gateway_batch, resend_after=args.gateway_resend_after)
+    return GatewayServer(app, host=args.gateway_host, port=args.gateway_port).start()
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from . import ddocs
+    from .gateway import GatewayServer, create_app
+    from .gateway_users import Users
+
+    server, db = connect(args)
+    runner = Runner(server, db)
+    runner.retry(lambda: (runner.main.create(exist_ok=True), runner.sentinel.create(exist_ok=True),
+                          ddocs.install(runner.main, runner.sentinel)))
+    if not Users(runner.sentinel).any():
+        log.warning("No gateway users yet: every request but /health is refused. Add one with "
+                    "`sentinel gateway add-user NAME`.")
+    app = create_app(runner.main, runner.sentinel, batch=args.gateway_batch, resend_after=args.gateway_resend_after)
+    gateway = GatewayServer(app, host=args.gateway_host, port=args.gateway_port or 5988)
+    log.info("Gateway for %s on %s", redact(couch_url(args)), gateway.url)
+    try:
+        gateway.server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.stop()
+    return 0
+
+
+def cmd_gateway_add_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .gateway_users import add_user
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"Password for {args.name}: ")
+    server, db = connect(args)
+    sentinel = server.db(f"{db}-sentinel")
+    sentinel.create(exist_ok=True)
+    try:
+        add_user(sentinel, args.name, password)
+    except ValueError as exc:
+        print(f"sentinel: {exc}", file=sys.stderr)
+        return 1
+    print(f"gateway user {args.name} saved")
+    return 0
+
+
 # --- orders -----------------------------------------------------------------------------------------
 def cmd_orders_list(args: argparse.Namespace) -> int:
     from . import orders_list
@@ -250,6 +304,13 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _gateway_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gateway-host", default="127.0.0.1", help="address to listen on (default %(default)s: loopback only)")
+    p.add_argument("--gateway-batch", type=int, default=25, help="messages handed out per poll (default %(default)s)")
+    p.add_argument("--gateway-resend-after", type=_positive_seconds, default=300.0, metavar="SECONDS",
+                   help="hand a message out again when not acknowledged after this long (default %(default)s)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sentinel", description="Run CHT-style transitions on a CouchDB changes feed.")
     top.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"), help="debug, info, warning or error")
@@ -270,6 +331,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="run the scheduled jobs (due tasks, reminders, ...) this often (default %(default)s; SIGUSR2 runs them at once)",
     )
+    run.add_argument("--gateway-port", type=int, help="also serve the gateway HTTP API on this port (see `sentinel gateway`)")
+    _gateway_options(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate an app-settings JSON file offline")
@@ -304,6 +367,15 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=200, help="at most this many (default %(default)s)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=cmd_orders_list)
+    gateway = with_url(sub.add_parser("gateway", help="serve the HTTP API for an SMS gateway (medic-gateway protocol, reminders, metrics)"))
+    gateway.add_argument("--gateway-port", "--port", dest="gateway_port", type=int, default=5988, help="port (default %(default)s)")
+    _gateway_options(gateway)
+    gateway.set_defaults(func=cmd_gateway)
+    gateway_sub = gateway.add_subparsers(dest="gateway_command", required=False)
+    add = with_url(gateway_sub.add_parser("add-user", help="add (or change the password of) a gateway user"))
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.set_defaults(func=cmd_gateway_add_user)
     tick = with_url(sub.add_parser("tick", help="run the scheduled jobs once, now"))
     tick.add_argument("--now", help="run them as of this ISO date-time instead")
     tick.set_defaults(func=cmd_tick)

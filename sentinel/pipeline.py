@@ -27,7 +27,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
-from . import infodoc, lineage, lookups
+from . import infodoc, lineage, lookups, metrics
 from .cache import LookupCache
 from .context import BatchContext, Context
 from .couch import CouchDB
@@ -204,6 +204,8 @@ class Pipeline:
                 continue
             out.processed += 1
             out.ran += len(results)
+            for name, ok in results.items():
+                (metrics.processed if ok else metrics.failed).labels(transition=name).inc()
             if results or not infodoc.is_processed(info):
                 for name, ok in results.items():
                     infodoc.record_run(info, name, stored.get("_rev"), change.seq, ok, utc_iso(now))

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import ddocs, lookups, order_registry
+from . import ddocs, lookups, metrics, order_registry
 from .checkpoint import Checkpoint
 from .couch import CouchDB, CouchServer
 from .errors import ConfigError, TransientError
@@ -224,6 +224,7 @@ class Runner:
             for change, message in outcome.failed:
                 log.error("Parking %s (seq %s): %s", change.id, change.seq, message)
             self.retry(self.pipeline.park, outcome.failed, now)
+            metrics.parked.inc(len(outcome.failed))
             if self.pipeline.parked_ids is not None:
                 self.pipeline.parked_ids.update(change.id for change, _ in outcome.failed)
         return outcome
@@ -288,6 +289,9 @@ class Runner:
         self.totals["written"] += outcome.written
         self.totals["failed"] += len(outcome.failed)
         count, exact = self.backlog(pending)
+        metrics.batches.inc()
+        if count is not None:
+            metrics.backlog.set(count)
         backlog = "?" if count is None else f"{count}" if exact else f">{count}"
         rate = outcome.seen / seconds if seconds > 0 else 0.0
         log.info(

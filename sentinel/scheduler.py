@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import appointment_outcomes, due_tasks, history, milestone_defaults, order_dispatch, order_replan, reminders
+from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -132,9 +132,11 @@ def run_jobs(env: JobEnv, now: datetime, jobs=None) -> dict[str, str | None]:
         except Exception as exc:
             log.exception("Task %s completed with error: %s", name, exc)
             outcome[name] = f"{type(exc).__name__}: {exc}"
+            metrics.scheduler_runs.labels(job=name, outcome="error").inc()
         else:
             log.info("Task %s completed", name)
             outcome[name] = None
+            metrics.scheduler_runs.labels(job=name, outcome="ok").inc()
     return outcome
 
 

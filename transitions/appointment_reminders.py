@@ -6,7 +6,8 @@ Config (`appointment_reminders`): [{form, appointment_time (path to ISO 8601 wit
 recipient (default the patient)}] (default 24 hours and 2 hours before), confirm, cancel ({locale:
 [words]}), messages: [{event_type: booked | confirmed | cancelled | rescheduled | unrecognised |
 past_appointment, translation_key | message, recipient}], cancel_forms, reschedule_forms,
-attended_forms, missed_after, min_notice, channels (default whatsapp, sms, email), date_format,
+attended_forms, missed_after, min_notice, notify_window (path to a number of hours that replaces
+the reminders with one that long before: the reminder API's), channels (default whatsapp, sms, email), date_format,
 time_format}].
 
 Reads:  the report (hydrated: its patient); the subject's other reports (double bookings, the next
@@ -42,7 +43,6 @@ config_key = "appointment_reminders"
 doc_types = ("data_record",)
 
 DDOC = "sentinel-appointments"
-UNSENT = ("scheduled", "muted", "pending")  # not yet handed to a gateway (as clear_schedule)
 DEFAULT_REMINDER_TEXT = [{"locale": "en", "content": "Reminder: you have an appointment on {{appointment_date}} at "
                                                      "{{appointment_time}}. Reply YES to confirm or NO to cancel."}]
 
@@ -69,7 +69,9 @@ def _kind(doc: Doc, settings: Any) -> tuple[str, Mapping[str, Any]] | None:
 
 
 def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition interface's name
-    return is_report(doc) and not doc.get("appointment_reply") and _kind(doc, ctx.settings) is not None
+    # a reply that names its appointment already is looked at again: its appointment's write may have
+    # been lost (a 409 with a field app's edit), and applying it again is idempotent
+    return is_report(doc) and _kind(doc, ctx.settings) is not None
 
 
 def run(doc: Doc, ctx: Context) -> bool:
@@ -94,22 +96,6 @@ def _locale(patient: Mapping[str, Any] | None, doc: Doc, ctx: Context) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ctx.settings.locale_for(doc)
-
-
-def _set_status(appointment: Doc, status: str, now: datetime, report_id: str, **extra: Any) -> bool:
-    """Record a status change made by `report_id`, once (a re-run finds it recorded)."""
-    history = appointment.setdefault("appointment_status_history", [])
-    if any(isinstance(h, Mapping) and h.get("report") == report_id and h.get("status") == status for h in history):
-        return False
-    appointment["appointment_status"] = status
-    history.append({"status": status, "timestamp": clock.to_iso(now), "report": report_id, **extra})
-    return True
-
-
-def _clear_reminders(appointment: Doc, now: datetime) -> None:
-    for task in appointment.get("scheduled_tasks") or []:
-        if isinstance(task, dict) and task.get("type") == appts.TASK_TYPE and task.get("state") in UNSENT:
-            messages.set_task_state(task, "cleared", now)
 
 
 def _message_task(render_doc: Doc, ctx: Context, conf: Mapping[str, Any], config: Mapping[str, Any],
@@ -169,8 +155,8 @@ def _render_doc(doc: Doc, info: Mapping[str, Any]) -> Doc:
 
 # --- booking -------------------------------------------------------------------------------------
 def _book(doc: Doc, conf: Mapping[str, Any], ctx: Context) -> bool:
-    if doc.get("appointment"):
-        return False  # booked already (this report was processed before)
+    if doc.get("appointment") or doc.get("appointment_status") == appts.CANCELLED:
+        return False  # booked already (processed before), or cancelled (through the reminder API) first
     patient, phone, problem = _who(doc, ctx)
     if problem:
         return _error(doc, appts.ERR_PATIENT, problem)
@@ -186,7 +172,7 @@ def _book(doc: Doc, conf: Mapping[str, Any], ctx: Context) -> bool:
     doc["appointment"] = {"at": clock.to_iso(at), "local": at.astimezone(tz).isoformat(), "timezone": tz.key,
                           "phone": phone, "patient_uuid": (patient or {}).get("_id"),
                           "patient_id": (patient or {}).get("patient_id"), "locale": locale}
-    _set_status(doc, appts.BOOKED, ctx.now, doc["_id"])
+    appts.set_status(doc, appts.BOOKED, ctx.now, doc["_id"])
     _plan(doc, conf, ctx, patient, at, tz)
     _notify(doc, ctx, conf, "booked", doc, "patient", patient)
     return True
@@ -256,7 +242,7 @@ def _plan(doc: Doc, conf: Mapping[str, Any], ctx: Context, patient: Doc | None, 
     render = render if render is not None else doc
     details = appts.describe(at, tz, info["locale"], conf)
     tasks = doc.setdefault("scheduled_tasks", [])
-    for index, reminder, due in appts.reminder_times(conf, at, tz, ctx.now):
+    for index, reminder, due in appts.reminder_times(conf, at, tz, ctx.now, doc):
         config = reminder if reminder.get("translation_key") or reminder.get("message") else {"message": DEFAULT_REMINDER_TEXT}
         key = f"appointment:{doc['_id']}:{info['at']}:reminder:{index}"
         task = _message_task(_render_doc(render, info), ctx, conf, config, reminder.get("recipient"), key, details,
@@ -272,37 +258,67 @@ def _plan(doc: Doc, conf: Mapping[str, Any], ctx: Context, patient: Doc | None, 
 
 # --- replies -------------------------------------------------------------------------------------
 def _reply(doc: Doc, ctx: Context) -> bool:
+    """A yes/no reply: decide which appointment and what it says (or find what was decided before,
+    when this reply is processed again after one of the two writes was lost), then apply it."""
     sender = doc.get("from") or (doc.get("sms_message") or {}).get("from")
     phone = phones.normalize(ctx.settings.values, sender) or sender
     found = _appointments_of(ctx, None, phone if isinstance(phone, str) else None)
     if not found:
         return False  # not a reply to us: default_responses may answer it
-    ahead = appts.upcoming(found.values(), ctx.now)
-    text = (doc.get("sms_message") or {}).get("message")
-    if not ahead:
-        latest = max(found.values(), key=lambda d: ((d.get("appointment") or {}).get("at") or "", d["_id"]))
-        conf = appts.config_for(ctx.settings, latest.get("form")) or {}
-        doc["appointment_reply"] = {"appointment_id": latest["_id"], "action": "past_appointment"}
-        _notify(doc, ctx, conf, "past_appointment", latest, "reporting_unit")
-        return True
-    appointment = copy.deepcopy(ahead[0])
+    appointment, action = _decided_before(doc, found)
+    if appointment is None:
+        ahead = appts.upcoming(found.values(), ctx.now)
+        if ahead:
+            appointment = ahead[0]
+            conf = appts.config_for(ctx.settings, appointment.get("form")) or {}
+            text = (doc.get("sms_message") or {}).get("message")
+            action = appts.classify_reply(text, conf, (appointment.get("appointment") or {}).get("locale")) or "unrecognised"
+        else:
+            appointment = max(found.values(), key=lambda d: ((d.get("appointment") or {}).get("at") or "", d["_id"]))
+            action = "past_appointment"
+    return _apply_reply(doc, ctx, appointment, action)
+
+
+def _decided_before(doc: Doc, found: Mapping[str, Doc]) -> tuple[Doc | None, str | None]:
+    """(appointment, action) this reply was already matched to: named on the reply, or recorded on
+    one of the number's appointments (the reply's own write lost)."""
+    done = doc.get("appointment_reply")
+    if isinstance(done, Mapping) and done.get("appointment_id") in found:
+        return found[done["appointment_id"]], done.get("action")
+    for appointment in found.values():
+        for entry in appointment.get("appointment_status_history") or []:
+            if isinstance(entry, Mapping) and entry.get("report") == doc["_id"] and entry.get("status") in (appts.CONFIRMED, appts.CANCELLED):
+                return appointment, "confirm" if entry["status"] == appts.CONFIRMED else "cancel"
+        if appointment.get("unrecognised_reply") == doc["_id"]:
+            return appointment, "unrecognised"
+    return None, None
+
+
+def _apply_reply(doc: Doc, ctx: Context, stored: Doc, action: str) -> bool:
+    """Apply a reply's action to the appointment (idempotently) and answer it (keyed: once)."""
+    before = (copy.deepcopy(doc.get("appointment_reply")), len(doc.get("tasks") or []))
+    appointment = copy.deepcopy(stored)
     conf = appts.config_for(ctx.settings, appointment.get("form")) or {}
-    action = appts.classify_reply(text, conf, (appointment.get("appointment") or {}).get("locale"))
+    status = appointment.get("appointment_status")
     if action == "confirm":
-        if appointment.get("appointment_status") != appts.CONFIRMED:
-            _set_status(appointment, appts.CONFIRMED, ctx.now, doc["_id"])
+        if status in appts.ACTIVE and status != appts.CONFIRMED:
+            appts.set_status(appointment, appts.CONFIRMED, ctx.now, doc["_id"])
         _notify(doc, ctx, conf, "confirmed", appointment, "reporting_unit")
     elif action == "cancel":
-        _set_status(appointment, appts.CANCELLED, ctx.now, doc["_id"])
-        _clear_reminders(appointment, ctx.now)
+        if status in appts.ACTIVE:
+            appts.set_status(appointment, appts.CANCELLED, ctx.now, doc["_id"])
+            appts.clear_reminders(appointment, ctx.now)
         _notify(doc, ctx, conf, "cancelled", appointment, "reporting_unit")
-    elif not appointment.get("unrecognised_reply"):
-        appointment["unrecognised_reply"] = doc["_id"]  # "please reply yes or no": once per appointment
-        _notify(doc, ctx, conf, "unrecognised", appointment, "reporting_unit")
-    doc["appointment_reply"] = {"appointment_id": appointment["_id"], "action": action or "unrecognised"}
-    if appointment != ahead[0]:
+    elif action == "unrecognised":
+        if appointment.get("unrecognised_reply") in (None, doc["_id"]):  # "please reply yes or no": once
+            appointment["unrecognised_reply"] = doc["_id"]
+            _notify(doc, ctx, conf, "unrecognised", appointment, "reporting_unit")
+    else:
+        _notify(doc, ctx, conf, "past_appointment", appointment, "reporting_unit")
+    doc["appointment_reply"] = {"appointment_id": appointment["_id"], "action": action}
+    if appointment != stored:
         ctx.stage(appointment)
-    return True
+    return appointment != stored or before != (doc["appointment_reply"], len(doc.get("tasks") or []))
 
 
 # --- cancel, reschedule and attended forms -----------------------------------------------------------
@@ -316,11 +332,11 @@ def _change(doc: Doc, conf: Mapping[str, Any], kind: str, ctx: Context) -> bool:
     appointment = copy.deepcopy(appointment)
     doc["appointment_id"] = appointment["_id"]
     if kind == "attended":
-        _set_status(appointment, appts.ATTENDED, ctx.now, doc["_id"])
-        _clear_reminders(appointment, ctx.now)
+        appts.set_status(appointment, appts.ATTENDED, ctx.now, doc["_id"])
+        appts.clear_reminders(appointment, ctx.now)
     elif kind == "cancel":
-        _set_status(appointment, appts.CANCELLED, ctx.now, doc["_id"])
-        _clear_reminders(appointment, ctx.now)
+        appts.set_status(appointment, appts.CANCELLED, ctx.now, doc["_id"])
+        appts.clear_reminders(appointment, ctx.now)
         _notify(doc, ctx, conf, "cancelled", appointment, "patient")
     else:
         at, tz, code, problem = _when(doc, conf, ctx)
@@ -335,11 +351,11 @@ def _change(doc: Doc, conf: Mapping[str, Any], kind: str, ctx: Context) -> bool:
             return _error(doc, appts.ERR_PAST if at <= ctx.now else appts.ERR_DOUBLE,
                           f"Cannot move the appointment to {at.isoformat()}: "
                           + ("that time has passed" if at <= ctx.now else f"already booked then ({clash})"))
-        _clear_reminders(appointment, ctx.now)
+        appts.clear_reminders(appointment, ctx.now)
         previous = info["at"]
         info.update(at=clock.to_iso(at), local=at.astimezone(tz).isoformat(), timezone=tz.key)
         appointment.pop("unrecognised_reply", None)
-        _set_status(appointment, appts.RESCHEDULED, ctx.now, doc["_id"], previous=previous)
+        appts.set_status(appointment, appts.RESCHEDULED, ctx.now, doc["_id"], previous=previous)
         _plan(appointment, conf, ctx, patient, at, tz, render=ctx.batch.hydrated(appointment))
         _notify(doc, ctx, conf, "rescheduled", appointment, "patient", patient)
     ctx.stage(appointment)
