@@ -203,25 +203,31 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # --- gateway ----------------------------------------------------------------------------------------
 def _start_gateway(runner: Runner, args: argparse.Namespace):
-    from .gateway import GatewayServer, create_app
+    from .gateway import GatewayServer
 
-    app = create_app(runner.main, runner.sentinel, batch=args.gateway_batch, resend_after=args.gateway_resend_after)
-    return GatewayServer(app, host=args.gateway_host, port=args.gateway_port).start()
+    return GatewayServer(_gateway_app(runner, args), host=args.gateway_host, port=args.gateway_port).start()
+
+
+def _gateway_app(runner: Runner, args: argparse.Namespace):
+    """The gateway app for the daemon's databases; warns when nobody could use it yet."""
+    from .gateway import create_app
+    from .gateway_users import Users
+
+    if not Users(runner.sentinel).any():
+        log.warning("No gateway users yet: every request but /health is refused. Add one with "
+                    "`sentinel gateway add-user NAME`.")
+    return create_app(runner.main, runner.sentinel, batch=args.gateway_batch, resend_after=args.gateway_resend_after)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     from . import ddocs
-    from .gateway import GatewayServer, create_app
-    from .gateway_users import Users
+    from .gateway import GatewayServer
 
     server, db = connect(args)
     runner = Runner(server, db)
     runner.retry(lambda: (runner.main.create(exist_ok=True), runner.sentinel.create(exist_ok=True),
                           ddocs.install(runner.main, runner.sentinel)))
-    if not Users(runner.sentinel).any():
-        log.warning("No gateway users yet: every request but /health is refused. Add one with "
-                    "`sentinel gateway add-user NAME`.")
-    app = create_app(runner.main, runner.sentinel, batch=args.gateway_batch, resend_after=args.gateway_resend_after)
+    app = _gateway_app(runner, args)
     gateway = GatewayServer(app, host=args.gateway_host, port=args.gateway_port or 5988)
     log.info("Gateway for %s on %s", redact(couch_url(args)), gateway.url)
     try:

@@ -21,6 +21,8 @@ Reads and writes: the main database only.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
@@ -74,7 +76,7 @@ def hand_out(main: CouchDB, now: datetime, limit: int = DEFAULT_LIMIT,
     if limit <= 0:
         return []
     stale_before = now - timedelta(seconds=resend_after)
-    chosen: dict[str, tuple[dict[str, Any], list[tuple[dict[str, Any], str]]]] = {}  # doc id -> (doc, [(task, uuid)])
+    chosen: dict[str, tuple[dict[str, Any], list[tuple[dict[str, Any], str, Any]]]] = {}  # doc id -> (doc, [(task, uuid, where)])
     count = 0
     page = max(limit, 50)
     for state in (FORWARDED, PENDING):
@@ -89,7 +91,7 @@ def hand_out(main: CouchDB, now: datetime, limit: int = DEFAULT_LIMIT,
                     continue
                 if state == FORWARDED and (_last_change(task) or now) > stale_before:
                     continue  # handed out recently: its acknowledgement may still come
-                chosen.setdefault(row["id"], (doc, []))[1].append((task, row["key"][2]))
+                chosen.setdefault(row["id"], (doc, []))[1].append((task, row["key"][2], row.get("value") or {}))
                 count += 1
                 if count >= limit:
                     break
@@ -100,7 +102,7 @@ def hand_out(main: CouchDB, now: datetime, limit: int = DEFAULT_LIMIT,
         return []
     docs = []
     for doc, picked in chosen.values():
-        for task in {id(t): t for t, _ in picked}.values():
+        for task in {id(t): t for t, _, _ in picked}.values():
             if task.get("state") == FORWARDED:  # a re-offer: its history says when, for the next timeout
                 task.setdefault("state_history", []).append({"state": FORWARDED, "timestamp": clock.to_iso(now)})
             else:
@@ -112,15 +114,62 @@ def hand_out(main: CouchDB, now: datetime, limit: int = DEFAULT_LIMIT,
         if result.get("error"):
             log.info("gateway: %s changed meanwhile (%s); its messages wait for the next poll", doc["_id"], result.get("error"))
             continue
-        for task, uuid in picked:
+        for task, uuid, value in picked:
             message = next((m for m in task.get("messages") or [] if isinstance(m, dict) and str(m.get("uuid")) == uuid), None)
             if message is not None:
+                HANDED.remember(uuid, doc["_id"], value)
                 out.append({"id": uuid, "to": str(message.get("to")), "content": str(message.get("message"))})
     return out
 
 
 def state_for(status: Any) -> str:
     return STATUS_TO_STATE.get(status.strip().upper(), UNRECOGNISED) if isinstance(status, str) else UNRECOGNISED
+
+
+class _Handed:
+    """Where the messages this process handed out live (uuid -> (doc id, list, task index)), the
+    most recent MAX_HANDED of them: a gateway's updates are found with one `_all_docs` request
+    instead of a view that PouchDB Server would first bring up to date (≈1 ms per document written
+    since its last query). Anything not here (another process handed it out, a restart) is looked up
+    in the view `messages_by_uuid`; an entry that no longer matches the document is too."""
+
+    MAX_HANDED = 200_000
+
+    def __init__(self) -> None:
+        self._where: OrderedDict[str, tuple[str, str, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, uuid: str, doc_id: str, value: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._where[uuid] = (doc_id, str(value.get("list")), int(value.get("task", -1)))
+            self._where.move_to_end(uuid)
+            while len(self._where) > self.MAX_HANDED:
+                self._where.popitem(last=False)
+
+    def rows(self, main: CouchDB, uuids: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """(view-like rows {id, key, value, doc} of the uuids known here, the uuids to look up)."""
+        with self._lock:
+            known = {u: self._where[u] for u in uuids if u in self._where}
+        docs = main.all_docs(list({doc_id for doc_id, _, _ in known.values()})) if known else {}
+        rows, missing = [], [u for u in uuids if u not in known]
+        for uuid, (doc_id, list_name, index) in known.items():
+            doc = docs.get(doc_id)
+            task = _task(doc, {"list": list_name, "task": index}) if doc else None
+            if task is None or not any(isinstance(m, dict) and str(m.get("uuid")) == uuid for m in task.get("messages") or []):
+                missing.append(uuid)
+                continue
+            rows.append({"id": doc_id, "key": uuid, "value": {"list": list_name, "task": index}, "doc": doc})
+        return rows, missing
+
+
+HANDED = _Handed()
+
+
+def _message_rows(main: CouchDB, uuids: list[str]) -> list[dict[str, Any]]:
+    rows, missing = HANDED.rows(main, uuids)
+    if missing:
+        rows += main.view(DDOC, "messages_by_uuid", keys=missing, include_docs="true")
+    return rows
 
 
 def apply_updates(main: CouchDB, updates: Iterable[Mapping[str, Any]], now: datetime) -> UpdatesOutcome:
@@ -133,7 +182,7 @@ def apply_updates(main: CouchDB, updates: Iterable[Mapping[str, Any]], now: date
     for _ in range(CONFLICT_ROUNDS):
         if not wanted:
             break
-        rows = main.view(DDOC, "messages_by_uuid", keys=list(wanted), include_docs="true")
+        rows = _message_rows(main, list(wanted))
         docs: dict[str, dict[str, Any]] = {}
         touched: dict[str, list[str]] = {}
         seen = set()

@@ -6,7 +6,7 @@ def test_ddocs_are_installed_once_and_rewritten_only_when_changed(main, sentinel
     sentinel_db.create()
     first = ddocs.install(main, sentinel_db)
     assert set(first) == {"_design/sentinel", "_design/sentinel-reports", "_design/sentinel-orders",
-                          "_design/sentinel-appointments"}
+                          "_design/sentinel-appointments", "_design/sentinel-gateway"}
     assert ddocs.install(main, sentinel_db) == []  # same content: nothing written
     rev = main.get("_design/sentinel")["_rev"]
     edited = main.get("_design/sentinel")

@@ -269,3 +269,40 @@ def test_a_second_reminder_at_the_same_time_for_one_number_is_refused(gateway):
     second = create(client)
     assert second.status_code == 400 and "already has an appointment at that time" in second.json()["message"]
     assert create(client, appointment_time="2026-03-04T15:30:00+03:00").status_code == 200
+
+
+# --- the command line ------------------------------------------------------------------------------
+def test_sentinel_gateway_runs_as_its_own_process_with_a_user_added_by_the_cli(main, sentinel_db, pouchdb, hierarchy, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, COUCH_URL=f"{pouchdb.url}/{main.name}", PYTHONUNBUFFERED="1")
+    added = subprocess.run([sys.executable, "-m", "sentinel", "gateway", "add-user", "ops", "--password-stdin"],
+                           input="ops-password\n", env=env, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert "ops-password" not in added.stdout + added.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "gateway.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "sentinel", "gateway", "--port", str(port)], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(url + "/api/sms", auth=("ops", "ops-password")).json() == {"medic-gateway": True}
+        assert httpx.get(url + "/api/sms", auth=("ops", "nope")).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(10)
+    text = log.read_text()
+    assert "ops-password" not in text and "nope" not in text
