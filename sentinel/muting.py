@@ -8,7 +8,8 @@ the `muting` and `update_notifications` transitions (spec 2.6, 3.4, 3.8).
   - the contact doc: `muted: <ISO now>` (an already muted contact keeps its date) or no `muted`
     (`update_contact`, CHT `updateContact`, including the doc-level `muting_history.server_side`
     of contacts muted offline);
-  - their valid registrations (`reports_by_subject` with every subject id at once):
+  - their valid registrations, active milestone enrollments and upcoming appointments
+    (`reports_by_subject` with every subject id at once):
     mute: `scheduled`/`pending` tasks become `muted`; unmute: `muted` tasks due at or after the start
     of today (the `timezone` setting's day) become `scheduled`, older ones stay `muted`;
   - their infodocs: `muting_history` gets `{muted, date, report_id}` appended, unless the last entry
@@ -32,6 +33,7 @@ from typing import Any, Iterable
 from . import clock
 from .docs import Doc, utc_iso
 from .messages import set_task_state
+from .appointments import ACTIVE as APPOINTMENT_ACTIVE
 from .registrations import registrations_of, subject_ids
 
 VIEW_DDOC = "sentinel"
@@ -185,15 +187,18 @@ def topmost_muted(contact: Doc) -> str:
 
 
 def update_registrations(ctx: Any, ids: Iterable[str], muted: str | None, doc: Doc | None = None) -> int:
-    """Mute or unmute the valid registrations (and active milestone enrollments) about any of these
-    subject ids; stage the changed ones.
+    """Mute or unmute the valid registrations (and active milestone enrollments, and upcoming
+    appointments' reminders) about any of these subject ids; stage the changed ones.
     A registration that is the document being processed (`doc`) is changed on `doc` itself."""
     ids = list(ids)
     if not ids:
         return 0
     changed = 0
-    enrollments = [e for e in ctx.reports_by_subject(ids) if e.get("type") == "enrollment" and e.get("status") == "active"]
-    for registration in [*registrations_of(ctx, ids), *enrollments]:  # milestone alerts are muted the same way
+    about = ctx.reports_by_subject(ids)
+    enrollments = [e for e in about if e.get("type") == "enrollment" and e.get("status") == "active"]
+    appointments = [a for a in about if isinstance(a.get("appointment"), dict) and a.get("appointment_status") in APPOINTMENT_ACTIVE]
+    # milestone alerts and appointment reminders are muted the same way as registrations' schedules
+    for registration in [*registrations_of(ctx, ids), *enrollments, *appointments]:
         target = doc if doc is not None and registration.get("_id") == doc.get("_id") else registration
         count = mute_unsent(target, ctx.now) if muted else unmute_messages(target, ctx.now, ctx.settings)
         if count and target is registration:

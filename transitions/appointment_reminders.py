@@ -252,7 +252,8 @@ def _plan(doc: Doc, conf: Mapping[str, Any], ctx: Context, patient: Doc | None, 
         if task is None:
             _error(doc, "appointment_no_contact", f"No way to reach the recipient of the {reminder.get('before')} reminder")
             continue
-        messages.set_task_state(task, "scheduled", ctx.now)
+        # a muted patient's reminders are planned muted: unmuting puts the future ones back
+        messages.set_task_state(task, "muted" if messages.is_muted(patient) else "scheduled", ctx.now)
         tasks.append(task)
 
 

@@ -489,3 +489,31 @@ def test_an_attended_form_that_is_another_configs_cancel_form_is_refused():
     with pytest.raises(ConfigError) as refused:
         build(settings(config(), second))
     assert any("appointment_reminders[1]" in p and "'CANCEL'" in p for p in refused.value.problems), refused.value.problems
+
+
+# --- muting --------------------------------------------------------------------------------------------
+MUTING = {"mute_forms": ["MUTE"], "unmute_forms": ["UNMUTE"]}
+
+
+def muting_settings() -> dict[str, Any]:
+    base = settings(muting=MUTING)
+    base["transitions"]["muting"] = True
+    base["forms"].update({"MUTE": {}, "UNMUTE": {}})
+    return base
+
+
+def test_muting_a_patient_mutes_their_appointment_reminders_and_unmuting_restores_them(main, sentinel_db, make_runner):
+    world = make_world(main, sentinel_db, make_runner, muting_settings())
+    world.save(booking("b1", MONDAY_13))
+    world.save(form_report("mute", "MUTE"))
+    assert [t["state"] for t in reminders(world.doc("b1"))] == ["muted", "muted"]
+    world.save(form_report("unmute", "UNMUTE"))
+    assert [t["state"] for t in reminders(world.doc("b1"))] == ["scheduled", "scheduled"]
+
+
+def test_a_muted_patients_booking_plans_muted_reminders(main, sentinel_db, make_runner):
+    world = make_world(main, sentinel_db, make_runner, muting_settings())
+    world.save(form_report("mute", "MUTE"))
+    doc = world.save(booking("b1", MONDAY_13))
+    assert doc["appointment_status"] == "booked"
+    assert [t["state"] for t in reminders(doc)] == ["muted", "muted"]
