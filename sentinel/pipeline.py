@@ -100,15 +100,26 @@ class RecentWrites:
     `max_bytes` of JSON (documents with many tasks are large); the oldest go first.
     """
 
+    REVS_CAPACITY = 200_000  # ids and revs only: an echo whose body was evicted is still known as ours
+
     def __init__(self, capacity: int = 20000, max_bytes: int = 24 * 1024 * 1024):
         self.capacity = capacity
         self.max_bytes = max_bytes
         self._bytes = 0
         self._docs: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._infos: dict[str, bytes] = {}
+        self._revs: OrderedDict[str, str] = OrderedDict()
+
+    def ours(self, change: Change) -> bool:
+        """True when the change is a revision we wrote, even if its body is no longer kept."""
+        return change.rev is not None and self._revs.get(change.id) == change.rev
 
     def remember(self, doc: Doc) -> None:
         self._drop(doc["_id"])
+        self._revs[doc["_id"]] = doc["_rev"]
+        self._revs.move_to_end(doc["_id"])
+        while len(self._revs) > self.REVS_CAPACITY:
+            self._revs.popitem(last=False)
         entry = (doc["_rev"], _compact(doc))
         self._docs[doc["_id"]] = entry
         self._bytes += len(entry[1])
@@ -249,7 +260,10 @@ class Pipeline:
         docs.update(self.retry(self.main.all_docs, [i for i in live if i not in docs]))
         out.echoes = len(echoes)
         self._observe(docs.values())
-        batch.index.observe(doc for i, doc in docs.items() if i not in echoes)  # echoes: entered when written
+        # echoes (served from memory, or evicted but known by their rev) were entered when written:
+        # observing them again would re-read their index entries (due-hour buckets with thousands of ids)
+        ours = {i for i in docs if i not in echoes and self.recent.ours(live[i])}
+        batch.index.observe(doc for i, doc in docs.items() if i not in echoes and i not in ours)
         self.cache.forget(i for i in live if i not in docs)  # deleted meanwhile
         # an echo's parked error (if any) was cleared by the write it echoes
         may_be_parked = [i for i in live if i not in infos and (self.parked_ids is None or i in self.parked_ids)]
