@@ -3,7 +3,7 @@
 `attended_forms` report to arrive) becomes `missed`, when its config has `attended_forms` (without
 a way to record attendance nothing can be called missed). Its unsent reminders are cleared.
 
-Reads:  `sentinel-appointments/appointments_by_status` up to now, PAGE_SIZE at a time.
+Reads:  `sentinel/appointments_by_status` up to now, PAGE_SIZE at a time.
 Writes: the appointment reports that become missed (one `_bulk_docs` per page; a 409 is left for the
         next run).
 """
@@ -15,11 +15,11 @@ from typing import Any
 
 from . import appointments as appts
 from . import clock
+from .ddocs import SENTINEL_DDOC
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-DDOC = "sentinel-appointments"
 DEFAULT_MISSED_AFTER = "1 day"
 
 
@@ -31,7 +31,7 @@ def run(env: Any, now: datetime) -> None:
     for status in appts.ACTIVE:
         start: list[Any] = [status, ""]
         while True:
-            rows = env.main.view(DDOC, "appointments_by_status", startkey=start, endkey=[status, clock.to_iso(now)],
+            rows = env.main.view(SENTINEL_DDOC, "appointments_by_status", startkey=start, endkey=[status, clock.to_iso(now)],
                                  include_docs="true", limit=PAGE_SIZE + 1)
             rows = [r for r in rows if r.get("key") != start][:PAGE_SIZE]
             changed = [doc for doc in (r.get("doc") for r in rows) if isinstance(doc, dict) and _mark(doc, settings, now)]

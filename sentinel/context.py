@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from . import clock, infodoc, lineage, phones, validation
 from .cache import LookupCache
 from .couch import CouchDB
+from .ddocs import SENTINEL_DDOC
 from .docs import Doc, is_report, patient_ref, place_ref
 from .history import MessageHistory
 from .ids import ShortcodePool
@@ -29,7 +30,6 @@ from .lookups import Key, LookupIndex, keys_of, make_key
 from .settings import Settings
 
 MAX_LINEAGE_ROUNDS = 8
-REPORTS_DDOC = "sentinel-reports"  # ddocs/sentinel-reports: reports_by_subject, messages_by_state
 
 
 
@@ -179,7 +179,7 @@ class BatchContext:
         document id; not by date). The batch's own copies win over the stored ones, and reports this
         batch wrote (a registration processed earlier in the batch) are included, as a one-at-a-time
         Sentinel would have seen them. Stored answers are cached for the batch.
-        View `sentinel-reports/reports_by_subject`."""
+        View `sentinel/reports_by_subject`."""
         keys = tuple(dict.fromkeys(str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and i != ""))
         if not keys:
             return []
@@ -202,7 +202,7 @@ class BatchContext:
         keys = [k for k in keys if k not in self._created]
         if not keys:
             return
-        for row in self.main.view(REPORTS_DDOC, "reports_by_subject", keys=keys, include_docs=True):
+        for row in self.main.view(SENTINEL_DDOC, "reports_by_subject", keys=keys, include_docs=True):
             doc = row.get("doc")
             key = row.get("key")
             if isinstance(doc, dict) and key in self._subject_reports and doc.get("_id") not in self._subject_reports[key]:
@@ -254,7 +254,7 @@ class BatchContext:
                 if isinstance(key, list) and len(key) == 2:
                     rows += [{"id": doc["_id"], "key": key} for doc in self.contacts_by_reference(key[0], key[1])]
             return rows
-        return self.main.view(REPORTS_DDOC, view, keys=keys)
+        return self.main.view(SENTINEL_DDOC, view, keys=keys)
 
     # --- lookups for transitions -----------------------------------------------------------------
     def subject_uuid(self, ref: Any) -> str | None:

@@ -55,7 +55,7 @@ How (and where we differ from CHT on purpose):
   `due` is stored in another ISO form, e.g. without milliseconds).
 
 Reads:  the due index (sentinel database), the pages' documents, their lineage and subjects (`_all_docs`, Sentinel's lookup index), their
-        registrations (`sentinel-reports/reports_by_subject`).
+        registrations (`sentinel/reports_by_subject`).
 Writes: the documents whose tasks changed (`_bulk_docs`), tidied due-index docs.
 """
 from __future__ import annotations
@@ -67,8 +67,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
 from . import appointments, clock, messages
-from .context import REPORTS_DDOC, BatchContext
+from .context import BatchContext
 from .couch import CouchDB
+from .ddocs import SENTINEL_DDOC
 from .docs import Doc, clone, fields_of, js_truthy
 from . import lookups
 from .lookups import LookupIndex
@@ -321,7 +322,7 @@ def _registrations(main: CouchDB, settings: Any, hydrated: Any) -> dict[str, lis
     keys = sorted({k for doc in hydrated for k in _subject_keys(doc) if k})
     if not keys:
         return {}
-    rows = main.view(REPORTS_DDOC, "reports_by_subject", keys=keys, include_docs=True)
+    rows = main.view(SENTINEL_DDOC, "reports_by_subject", keys=keys, include_docs=True)
     by_key: dict[str, dict[str, Doc]] = {}
     for row in rows:
         doc = row.get("doc")

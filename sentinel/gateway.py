@@ -33,6 +33,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from . import inbox, metrics, outbox, reminder_api
 from .couch import CouchDB
+from .ddocs import SENTINEL_DDOC
 from .errors import SentinelError
 from .gateway_users import Users
 from .settings import Settings, SettingsStore, merge_defaults
@@ -77,7 +78,7 @@ class _MessagesCollector:
     def collect(self):
         family = GaugeMetricFamily("sentinel_messages", "Outgoing messages by task state", labels=["state"])
         try:
-            rows = self.main.view(outbox.DDOC, "messages_by_state_count", group="true")
+            rows = self.main.view(SENTINEL_DDOC, "messages_by_state_count", group="true")
         except SentinelError:
             rows = []
         for row in rows:

@@ -31,12 +31,12 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from . import clock
+from .ddocs import SENTINEL_DDOC
 from .docs import Doc, utc_iso
 from .messages import set_task_state
 from .appointments import ACTIVE as APPOINTMENT_ACTIVE
 from .registrations import registrations_of, subject_ids
 
-VIEW_DDOC = "sentinel"
 DESCENDANTS_VIEW = "contacts_by_ancestor"
 PAGE_SIZE = 1000
 CLIENT = "client_side"
@@ -164,9 +164,9 @@ def descendant_ids(ctx: Any, root_id: str) -> list[str]:
     after: str | None = None
     while True:
         if after is None:
-            rows = ctx.view(VIEW_DDOC, DESCENDANTS_VIEW, startkey=[root_id], endkey=[root_id, {}], limit=PAGE_SIZE, include_docs=True)
+            rows = ctx.view(SENTINEL_DDOC, DESCENDANTS_VIEW, startkey=[root_id], endkey=[root_id, {}], limit=PAGE_SIZE, include_docs=True)
         else:  # the key holds the id, so the next page starts right after it on any server
-            rows = ctx.view(VIEW_DDOC, DESCENDANTS_VIEW, startkey=[root_id, after], endkey=[root_id, {}], limit=PAGE_SIZE + 1, include_docs=True)
+            rows = ctx.view(SENTINEL_DDOC, DESCENDANTS_VIEW, startkey=[root_id, after], endkey=[root_id, {}], limit=PAGE_SIZE + 1, include_docs=True)
             rows = [r for r in rows if r.get("id") != after]
         page = [r["id"] for r in rows if isinstance(r.get("id"), str)]
         ids.extend(page)

@@ -2,7 +2,7 @@
 
 For every job that is `active` or `test`:
 
-1. **Send.** `planned` orders due by now (view `sentinel-orders/orders_by_job_state_due`, at most
+1. **Send.** `planned` orders due by now (view `sentinel/orders_by_job_state_due`, at most
    MAX_PER_RUN per job and run, oldest first) are re-checked first: their subjects are re-planned
    (`order_plans.replan`, every job, so the Y rule sees all of them), which cancels or moves what no
    longer applies (trigger gone or no longer matching, patient deceased or consent withdrawn, Y
@@ -41,6 +41,7 @@ from dateutil.relativedelta import relativedelta
 
 from . import clock, messages, order_plans, phones
 from .context import BatchContext
+from .ddocs import SENTINEL_DDOC
 from .lookups import LookupIndex
 from .order_replan import enabled, write
 from .orders import EXPIRED, FAILED, ORDERED, PLANNED, OrderJob
@@ -95,7 +96,7 @@ def _pages(main: Any, job_id: str, state: str, until: str, limit: int):
     start: list[Any] = [job_id, state, ""]
     seen = 0
     while seen < limit:
-        rows = main.view(order_plans.ORDERS_DDOC, "orders_by_job_state_due", startkey=start,
+        rows = main.view(SENTINEL_DDOC, "orders_by_job_state_due", startkey=start,
                          endkey=[job_id, state, until, {}], include_docs="true", limit=PAGE_SIZE + 1)
         rows = [r for r in rows if r.get("key") != start][:min(PAGE_SIZE, limit - seen)]
         if not rows:

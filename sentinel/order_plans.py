@@ -5,8 +5,8 @@ The planning rules are `sentinel.orders.plan_subject` (pure); this module finds 
 its output.
 
 Reads:  settings `order_jobs` (and `Settings.order_jobs_seen`, the first-seen dates); a subject's
-        reports (`sentinel-reports/reports_by_subject`, by the patient's `_id` and `patient_id`), its
-        orders (`sentinel-orders/orders_by_subject`, same keys) and the patient document.
+        reports (`sentinel/reports_by_subject`, by the patient's `_id` and `patient_id`), its
+        orders (`sentinel/orders_by_subject`, same keys) and the patient document.
 Writes: nothing itself: order documents are staged on the batch (`BatchContext.stage`) with the
         origin the caller gives, and the pipeline (or the scheduler job) saves them.
 """
@@ -19,10 +19,10 @@ from typing import Any, Iterable, Sequence
 
 from . import clock, lineage
 from .context import BatchContext
+from .ddocs import SENTINEL_DDOC
 from .docs import Doc, patient_ref
 from .orders import ANSWERED, ORDERED, SETTING, OrderJob, parse_order_job, plan_subject, same_form
 
-ORDERS_DDOC = "sentinel-orders"  # ddocs/sentinel-orders: orders_by_subject, orders_by_job_state_due, reports_by_form
 _ORDER_IDS = "order_plans.ids"  # batch memo: subject key -> ids of its orders (stored, and staged this batch)
 _JOBS_CACHE: dict[int, tuple[Any, list[OrderJob]]] = {}
 
@@ -102,7 +102,7 @@ def _load_order_ids(batch: BatchContext, keys: Sequence[str]) -> dict[str, set[s
     for key in missing:
         known[key] = set()
     if missing:
-        rows = batch.main.view(ORDERS_DDOC, "orders_by_subject", keys=missing, include_docs=True)
+        rows = batch.main.view(SENTINEL_DDOC, "orders_by_subject", keys=missing, include_docs=True)
         for row in rows:
             doc = row.get("doc")
             if isinstance(doc, dict) and isinstance(doc.get("_id"), str) and row.get("key") in known:

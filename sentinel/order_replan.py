@@ -1,7 +1,7 @@
 """The bulk re-plan of an order job (issue 6): when a job appears or its `status` changes, every
 existing subject is planned once, in the background (a scheduler job), a page at a time, resumable.
 
-- `active` / `test`: every report of the job's `trigger_form` (view `sentinel-orders/reports_by_form`,
+- `active` / `test`: every report of the job's `trigger_form` (view `sentinel/reports_by_form`,
   PAGE_SIZE at a time, in id order), their subjects re-planned for this job
   (`order_plans.replan`; in `test` mode that cancels the non-test planned orders and plans test
   orders for test contacts only); the page's orders written with one `_bulk_docs`.
@@ -31,6 +31,7 @@ from typing import Any
 
 from . import clock, order_plans, order_registry
 from .context import BatchContext
+from .ddocs import SENTINEL_DDOC
 from .lookups import LookupIndex
 from .orders import CANCELLED, JOB_STOPPED, PLANNED, SYSTEM, OrderJob
 from .settings import transition_enabled
@@ -98,7 +99,7 @@ def _finish(env: Any, state: dict[str, Any], status: str) -> None:
 
 def count_triggers(main: Any, job: OrderJob) -> int:
     form = job.trigger_form.strip().upper()
-    rows = main.view(order_plans.ORDERS_DDOC, "reports_by_form", startkey=[form, ""], endkey=[form, {}], reduce="true")
+    rows = main.view(SENTINEL_DDOC, "reports_by_form", startkey=[form, ""], endkey=[form, {}], reduce="true")
     return int(rows[0]["value"]) if rows else 0
 
 
@@ -107,7 +108,7 @@ def _plan_pages(env: Any, settings: Any, job: OrderJob, state: dict[str, Any], n
     form = job.trigger_form.strip().upper()
     while True:
         after = progress.get("after")
-        rows = env.main.view(order_plans.ORDERS_DDOC, "reports_by_form", startkey=[form, after or ""], endkey=[form, {}],
+        rows = env.main.view(SENTINEL_DDOC, "reports_by_form", startkey=[form, after or ""], endkey=[form, {}],
                              reduce="false", include_docs="true", limit=PAGE_SIZE + 1)
         rows = [r for r in rows if r.get("id") != after][:PAGE_SIZE]
         if not rows:
@@ -148,7 +149,7 @@ def cancel_planned(env: Any, job_id: str, reason: str, now: datetime) -> int:
     """Cancel every `planned` order of a job, a page at a time; returns how many."""
     cancelled, start = 0, [job_id, PLANNED, ""]
     while True:
-        rows = env.main.view(order_plans.ORDERS_DDOC, "orders_by_job_state_due", startkey=start,
+        rows = env.main.view(SENTINEL_DDOC, "orders_by_job_state_due", startkey=start,
                              endkey=[job_id, PLANNED, {}], include_docs="true", limit=PAGE_SIZE + 1)
         rows = [r for r in rows if r.get("key") != start][:PAGE_SIZE]
         if not rows:

@@ -1,5 +1,5 @@
 """`sentinel orders list --job ID [--state STATE]`: a job's orders ahead of time, from the view
-`sentinel-orders/orders_by_job_state_due` (by state, then due date), due times shown in the settings
+`sentinel/orders_by_job_state_due` (by state, then due date), due times shown in the settings
 time zone.
 
 Reads: the view, the settings doc (time zone, configured jobs). Writes: nothing.
@@ -10,7 +10,7 @@ from typing import Any
 
 from . import clock
 from .orders import STATUSES
-from .order_plans import ORDERS_DDOC
+from .ddocs import SENTINEL_DDOC
 
 STATES = ("planned", "ordered", "answered", "expired", "failed", "cancelled")
 COLUMNS = ("due", "state", "patient", "k", "trigger", "id")
@@ -20,7 +20,7 @@ def rows(main: Any, job: str, state: str | None, limit: int) -> list[dict[str, A
     """The job's orders (in `state`, or all), as {due, state, patient, k, trigger, id, test}."""
     start: list[Any] = [job, state, ""] if state else [job]
     end: list[Any] = [job, state, {}] if state else [job, {}]
-    found = main.view(ORDERS_DDOC, "orders_by_job_state_due", startkey=start, endkey=end, limit=limit)
+    found = main.view(SENTINEL_DDOC, "orders_by_job_state_due", startkey=start, endkey=end, limit=limit)
     out = []
     for row in found:
         key, value = row.get("key") or [], row.get("value") or {}

@@ -3,7 +3,7 @@
 
 - `hand_out(limit)`: up to `limit` messages to send, as `{id, to, content}`: first those handed out
   before and still not acknowledged `resend_after` seconds later, then `pending` ones, oldest due
-  first (view `sentinel-gateway/outbox`). Each one's task becomes `forwarded-to-gateway` (a
+  first (view `sentinel/outbox`). Each one's task becomes `forwarded-to-gateway` (a
   `state_history` entry) *before* it is returned: a message whose document could not be written
   (a 409: Sentinel or a field app changed it meanwhile) is not handed out this time, so two
   concurrent polls never both get it.
@@ -29,11 +29,11 @@ from typing import Any, Iterable, Mapping
 
 from . import clock
 from .couch import CouchDB
+from .ddocs import SENTINEL_DDOC
 from .messages import set_task_state
 
 log = logging.getLogger(__name__)
 
-DDOC = "sentinel-gateway"
 PENDING, FORWARDED = "pending", "forwarded-to-gateway"
 STATUS_TO_STATE = {
     "UNSENT": "received-by-gateway",
@@ -82,7 +82,7 @@ def hand_out(main: CouchDB, now: datetime, limit: int = DEFAULT_LIMIT,
     for state in (FORWARDED, PENDING):
         start: list[Any] = [state, 0, ""]
         while count < limit:
-            raw = main.view(DDOC, "outbox", startkey=start, endkey=[state, {}], include_docs="true", limit=page + 1)
+            raw = main.view(SENTINEL_DDOC, "outbox", startkey=start, endkey=[state, {}], include_docs="true", limit=page + 1)
             rows = [r for r in raw if r.get("key") != start][:page]
             for row in rows:
                 doc = chosen[row["id"]][0] if row["id"] in chosen else row.get("doc")
@@ -168,7 +168,7 @@ HANDED = _Handed()
 def _message_rows(main: CouchDB, uuids: list[str]) -> list[dict[str, Any]]:
     rows, missing = HANDED.rows(main, uuids)
     if missing:
-        rows += main.view(DDOC, "messages_by_uuid", keys=missing, include_docs="true")
+        rows += main.view(SENTINEL_DDOC, "messages_by_uuid", keys=missing, include_docs="true")
     return rows
 
 

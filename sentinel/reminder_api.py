@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from . import appointments as appts
 from . import clock, phones
 from .couch import CouchDB
+from .ddocs import SENTINEL_DDOC
 from .errors import Conflict
 from .schedules import MISSING, get_path
 
@@ -104,7 +105,7 @@ def create(main: CouchDB, body: Any, settings: Any, now: datetime) -> str:
     at: datetime = cleaned["appointment_time"]
     if at <= now:
         raise InvalidReminder(f"appointment_time: {body['appointment_time']!r} has already passed")
-    rows = main.view("sentinel-appointments", "appointments_by_phone", key=[cleaned["contact_number"], clock.to_iso(at)])
+    rows = main.view(SENTINEL_DDOC, "appointments_by_phone", key=[cleaned["contact_number"], clock.to_iso(at)])
     if any(r.get("value") in appts.ACTIVE for r in rows):
         raise InvalidReminder("appointment_time: this contact_number already has an appointment at that time")
     reminder_id = uuid.uuid4().hex
@@ -161,8 +162,8 @@ def get(main: CouchDB, reminder_id: str, settings: Any) -> dict[str, Any] | None
 
 def listing(main: CouchDB, settings: Any, limit: int = 1000) -> list[dict[str, Any]]:
     """The API's reminders (at most `limit`), booked or not yet: the reports whose `source` is the API
-    (view `sentinel-reports/reports_by_field`, key ["source", "reminder_api"])."""
-    rows = main.view("sentinel-reports", "reports_by_field", key=["source", SOURCE], include_docs="true", limit=limit)
+    (view `sentinel/reports_by_field`, key ["source", "reminder_api"])."""
+    rows = main.view(SENTINEL_DDOC, "reports_by_field", key=["source", SOURCE], include_docs="true", limit=limit)
     docs = [r["doc"] for r in rows if isinstance(r.get("doc"), dict) and r["doc"].get("source") == SOURCE]
     return [describe(d, appts.config_for(settings, d.get("form"))) for d in docs]
 

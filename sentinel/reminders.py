@@ -17,7 +17,7 @@ Each run (every 5 minutes, SIGUSR2, `sentinel tick`), for each valid reminder:
    at a time). Dropped: places that already have `reminder:<form>:<scheduled ms>:<place id>`; with
    `mute_after_form_for` ("<n> minute|hour|day|week[s]"), places with a report of `form` from that
    place (its contact's parent) whose newest `reported_date` + the duration is at or after
-   `scheduled` (`sentinel-reports/reports_by_form_and_parent`, `_stats` max); places without
+   `scheduled` (`sentinel/reports_by_form_and_parent`, `_stats` max); places without
    `contact`; muted places (`messages.is_muted`: the place or an ancestor); places whose legacy
    `tasks` already hold this reminder.
 3. **What.** One doc per place, written with `_bulk_docs`:
@@ -79,7 +79,8 @@ from typing import Any, Iterator, Mapping
 from croniter import croniter
 
 from . import clock, lineage, messages
-from .context import REPORTS_DDOC, BatchContext, Context
+from .context import BatchContext, Context
+from .ddocs import SENTINEL_DDOC
 from .couch import CouchDB
 from .docs import HARDCODED_TYPES, Doc, js_truthy
 from .errors import Conflict
@@ -89,7 +90,6 @@ from .lookups import LookupIndex
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # places per page (CHT's BATCH_SIZE); tests make it small
-CONTACTS_DDOC = "sentinel"
 CONTACTS_VIEW = "contacts_by_type"
 FORM_PARENT_VIEW = "reports_by_form_and_parent"
 MUTE_DURATION = re.compile(r"^\d+ (minute|day|hour|week)s?$")  # CHT's parseDuration
@@ -555,9 +555,9 @@ def place_pages(main: CouchDB, types: list[str], page_size: int | None = None) -
         after: str | None = None
         while True:
             if after is None:
-                rows = main.view(CONTACTS_DDOC, CONTACTS_VIEW, startkey=[type_id], endkey=[type_id, {}], limit=size)
+                rows = main.view(SENTINEL_DDOC, CONTACTS_VIEW, startkey=[type_id], endkey=[type_id, {}], limit=size)
             else:  # the key holds the id, so the next page starts right after it on any server
-                rows = main.view(CONTACTS_DDOC, CONTACTS_VIEW, startkey=[type_id, after], endkey=[type_id, {}], limit=size + 1)
+                rows = main.view(SENTINEL_DDOC, CONTACTS_VIEW, startkey=[type_id, after], endkey=[type_id, {}], limit=size + 1)
                 rows = [r for r in rows if r.get("id") != after]
             ids = [r["id"] for r in rows if isinstance(r.get("id"), str)]
             if ids:
@@ -620,7 +620,7 @@ def _recently_reported(main: CouchDB, settings: Any, config: Mapping[str, Any], 
     if not place_ids or not isinstance(mute, str) or not MUTE_DURATION.match(mute):
         return set()
     duration = clock.parse_duration(mute)
-    rows = main.view(REPORTS_DDOC, FORM_PARENT_VIEW, keys=[[config["form"], p] for p in place_ids], group=True)
+    rows = main.view(SENTINEL_DDOC, FORM_PARENT_VIEW, keys=[[config["form"], p] for p in place_ids], group=True)
     muted = set()
     for row in rows:
         value, key = row.get("value"), row.get("key")

@@ -7,9 +7,9 @@
 **Reads** only its arguments, plus other documents through the `query(view_name, keys) -> rows`
 callable the caller gives (rows as CouchDB view rows `{id, key, value}`), at most one call per rule
 function evaluated:
-    query("reports_by_field", [[field, value], ...])   `_design/sentinel-reports` (unique, uniqueWithin, exists)
+    query("reports_by_field", [[field, value], ...])   `_design/sentinel` (unique, uniqueWithin, exists)
     query("lookups", [["phone", phone]])               `_design/sentinel`         (uniquePhone)
-`VIEW_DDOCS` maps each view to its design document. **Writes** nothing: `validate()` returns the errors
+Both views are in `_design/sentinel` (`sentinel.ddocs.SENTINEL_DDOC`). **Writes** nothing: `validate()` returns the errors
 `{code: "invalid_<property>", message: <unrendered text>}`; the message library renders them, adds them
 to `doc.errors` and sends the reply (`join_responses`).
 
@@ -104,8 +104,7 @@ from .docs import js_truthy
 
 REPORTS_VIEW = "reports_by_field"
 PHONES_VIEW = "lookups"
-VIEW_DDOCS = {REPORTS_VIEW: "sentinel-reports", PHONES_VIEW: "sentinel"}
-MAX_INDEXED_LENGTH = 200  # as ddocs/sentinel-reports/views/reports_by_field/map.js
+MAX_INDEXED_LENGTH = 200  # as ddocs/sentinel/views/reports_by_field/map.js
 INDEX_SKIPPED = ("_id", "_rev", "type", "refid", "content")  # and names ending in _date
 
 Query = Callable[[str, list], list]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from sentinel.ddocs import SENTINEL_DDOC
 from sentinel import ddocs, validation
 from sentinel.couch import CouchDB, CouchServer
 from sentinel.validation import Failure, failures, rule_problems, validate, validations_problems
@@ -453,7 +454,7 @@ class CountingQuery:
 
     def __call__(self, view: str, keys: list) -> list:
         self.calls.append((view, keys))
-        return self.db.view(validation.VIEW_DDOCS[view], view, keys=keys)
+        return self.db.view(SENTINEL_DDOC, view, keys=keys)
 
 
 def check(db: CouchDB, rule: str, doc_id: str = "new", form: str = "P", **fields: Any) -> tuple[bool, CountingQuery]:
@@ -464,7 +465,7 @@ def check(db: CouchDB, rule: str, doc_id: str = "new", form: str = "P", **fields
 
 
 def test_the_view_indexes_each_scalar_of_a_report_and_its_fields_lower_cased(db):
-    rows = db.view("sentinel-reports", "reports_by_field")
+    rows = db.view(SENTINEL_DDOC, "reports_by_field")
     assert sorted((r["key"], r["id"]) for r in rows if r["id"] in ("reg-1", "num-1")) == [
         (["count", "42"], "num-1"),
         (["form", "n"], "num-1"),

@@ -12,7 +12,7 @@ time_format}].
 
 Reads:  the report (hydrated: its patient); the subject's other reports (double bookings, the next
         appointment for a cancel/reschedule form without `fields.appointment_id`); appointments by
-        phone (`sentinel-appointments/appointments_by_phone`) for replies and double bookings.
+        phone (`sentinel/appointments_by_phone`) for replies and double bookings.
 Writes: on an appointment report: `appointment` {at (UTC), local (ISO in its zone), timezone, phone,
         patient_uuid, patient_id, locale}, `appointment_status`, `appointment_status_history`
         [{status, timestamp, report}], reminders as `scheduled_tasks` {type: appointment_reminder,
@@ -35,6 +35,7 @@ from typing import Any, Mapping
 from sentinel import appointments as appts
 from sentinel import clock, messages, phones
 from sentinel.context import Context
+from sentinel.ddocs import SENTINEL_DDOC
 from sentinel.docs import Doc, add_error, fields_of, is_report, patient_ref
 from sentinel.schedules import MISSING, get_path
 
@@ -42,7 +43,6 @@ name = "appointment_reminders"
 config_key = "appointment_reminders"
 doc_types = ("data_record",)
 
-DDOC = "sentinel-appointments"
 DEFAULT_REMINDER_TEXT = [{"locale": "en", "content": "Reminder: you have an appointment on {{appointment_date}} at "
                                                      "{{appointment_time}}. Reply YES to confirm or NO to cancel."}]
 
@@ -217,7 +217,7 @@ def _appointments_of(ctx: Context, patient: Mapping[str, Any] | None, phone: str
             if isinstance(report.get("appointment"), Mapping):
                 found[report["_id"]] = report
     if phone:
-        rows = ctx.view(DDOC, "appointments_by_phone", startkey=[phone, ""], endkey=[phone, {}], include_docs=True)
+        rows = ctx.view(SENTINEL_DDOC, "appointments_by_phone", startkey=[phone, ""], endkey=[phone, {}], include_docs=True)
         for row in rows:
             if isinstance(row.get("doc"), dict):
                 current = ctx.batch.lookup(row["id"]) or row["doc"]

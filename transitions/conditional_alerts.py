@@ -3,7 +3,7 @@ message, to the alert's `recipient` (spec 2.6; CHT conditional_alerts.js).
 
 Reads:  the report (hydrated); settings `alerts`, `forms`; when the condition mentions the form code,
         the reports of that form from the report's place (the contact's parent), through the view
-        `sentinel-reports/reports_by_form_and_parent` (the batch's copies win over the stored ones).
+        `sentinel/reports_by_form_and_parent` (the batch's copies win over the stored ones).
 Writes: on the report: `tasks` (one message per alert whose condition holds).
 Config: alerts: [{form, condition, message | translation_key, recipient}] (an object of alerts is
         read by its values, as CHT's `_.values` does).
@@ -29,7 +29,8 @@ import re
 from typing import Any, Iterator, Mapping
 
 from sentinel import clock
-from sentinel.context import REPORTS_DDOC, Context
+from sentinel.context import Context
+from sentinel.ddocs import SENTINEL_DDOC
 from sentinel.docs import Doc, get_id, is_report
 from sentinel.messages import add_message
 
@@ -115,7 +116,7 @@ def same_place_reports(doc: Doc, ctx: Context, form: str) -> list[Doc]:
     parent_id = get_id(contact.get("parent")) if isinstance(contact, Mapping) else None
     if not parent_id:
         raise ValueError("Missing required argument `parentId` for match query.")  # CHT's rejection
-    rows = ctx.view(REPORTS_DDOC, "reports_by_form_and_parent", key=[form, parent_id], reduce=False, include_docs=True)
+    rows = ctx.view(SENTINEL_DDOC, "reports_by_form_and_parent", key=[form, parent_id], reduce=False, include_docs=True)
     own, docs, replaced = doc.get("_id"), [], False
     for row in rows:
         if own is not None and row.get("id") == own:  # firing on an update: the current doc in its place

@@ -2,7 +2,7 @@
 window, the newest one gets an alert message to every recipient (spec 2.6; CHT multi_report_alerts.js).
 
 Reads:  the report (hydrated); settings `multi_report_alerts`, `forms`; the earlier reports of the
-        window, newest first, through the view `sentinel-reports/reports_by_date` in pages of 100
+        window, newest first, through the view `sentinel/reports_by_date` in pages of 100
         (only the ids of the alert's forms are loaded, in bulk, and hydrated; the batch's copies win,
         so a report processed earlier in the same batch is seen with its alert tasks).
 Writes: on the report: `tasks`, one per phone, each `{messages, state, state_history, type: "alert",
@@ -40,7 +40,8 @@ import re
 from typing import Any, Iterator, Mapping
 
 from sentinel import clock
-from sentinel.context import REPORTS_DDOC, Context
+from sentinel.context import Context
+from sentinel.ddocs import SENTINEL_DDOC
 from sentinel.docs import Doc, is_report, js_truthy
 from sentinel.messages import add_error_message, add_message
 
@@ -234,7 +235,7 @@ def _read_window(ctx: Context, earliest: int, latest: int) -> list[tuple[float, 
     rows: list[tuple[float, str, Any]] = []
     params: dict[str, Any] = {"startkey": [latest, {}], "endkey": [earliest], "descending": True, "limit": PAGE_SIZE}
     while True:
-        page = ctx.view(REPORTS_DDOC, "reports_by_date", **params)
+        page = ctx.view(SENTINEL_DDOC, "reports_by_date", **params)
         rows += [(r["key"][0], r["id"], r.get("value")) for r in page if isinstance(r.get("key"), list)]
         if len(page) < PAGE_SIZE:
             return rows

@@ -3,7 +3,7 @@ sent for the same period (a correction re-sent by SMS).
 
 Reads:  the report (`fields.year` with `week|week_number` or `month|month_num`, its contact's place,
         which must be of a leaf place type); the other reports of that form, period and place
-        (view `sentinel-reports/reports_by_period`, through the batch).
+        (view `sentinel/reports_by_period`, through the batch).
 Writes: the older duplicates deleted (staged with `_deleted: true`). CHT deletes every other
         duplicate, whatever its date; here the latest by `reported_date` is kept, so a late-arriving
         older report deletes itself instead of the newer one ("replaced by the latest").
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.context import REPORTS_DDOC, Context
+from sentinel.context import Context
+from sentinel.ddocs import SENTINEL_DDOC
 from sentinel.docs import Doc, fields_of, is_report
 
 name = "update_scheduled_reports"
@@ -53,7 +54,7 @@ def run(doc: Doc, ctx: Context) -> bool:
     if parent_id is None or period is None:
         return False
     prefix = [doc["form"], fields_of(doc)["year"], period[0], period[1], parent_id]
-    rows = ctx.view(REPORTS_DDOC, "reports_by_period", startkey=prefix, endkey=[*prefix, {}], include_docs=True)
+    rows = ctx.view(SENTINEL_DDOC, "reports_by_period", startkey=prefix, endkey=[*prefix, {}], include_docs=True)
     reports = {row["id"]: row.get("doc") for row in rows if isinstance(row.get("doc"), dict)}
     reports[doc["_id"]] = doc
     if len(reports) < 2:
