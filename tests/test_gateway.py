@@ -306,3 +306,37 @@ def test_sentinel_gateway_runs_as_its_own_process_with_a_user_added_by_the_cli(m
         process.wait(10)
     text = log.read_text()
     assert "ops-password" not in text and "nope" not in text
+
+
+def test_sentinel_run_serves_the_gateway_beside_the_daemon_and_stops_with_it(main, pouchdb, tmp_path):
+    # what `make run` does: the daemon and the gateway in one process, stopped together by SIGTERM
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, COUCH_URL=f"{pouchdb.url}/{main.name}", PYTHONUNBUFFERED="1")
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "--gateway-port", str(port)], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        health = None
+        for _ in range(150):
+            try:
+                health = httpx.get(url + "/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None and health.json() == {"ok": True, "couchdb": True}, log.read_text()
+        assert httpx.get(url + "/api/sms").status_code == 401
+        assert "No gateway users yet" in log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
