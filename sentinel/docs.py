@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 Doc = dict[str, Any]
@@ -21,6 +22,35 @@ def clone(value: Any) -> Any:
     if isinstance(value, list):
         return [clone(v) for v in value]
     return value
+
+
+def js_number_string(number: float | int) -> str:
+    """JavaScript's String(number) (ECMAScript Number::toString): the shortest round-trip digits, as
+    Python's repr finds them, written positionally from 1e-6 up to 1e21 and exponentially outside
+    (`1e-7`, `1.5e+21`); integral floats without `.0`; NaN, Infinity and -0 as JavaScript writes them."""
+    if isinstance(number, int) and abs(number) < 2**53:
+        return str(number)
+    number = float(number)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
+    if number == 0:
+        return "0"
+    _, digits, exponent = Decimal(repr(abs(number))).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    exponent += len(digits) - len(text)
+    k, n = len(text), len(text) + exponent
+    prefix = "-" if number < 0 else ""
+    if k <= n <= 21:
+        return prefix + text + "0" * (n - k)
+    if 0 < n <= 21:
+        return prefix + text[:n] + "." + text[n:]
+    if -6 < n <= 0:
+        return prefix + "0." + "0" * -n + text
+    e = n - 1
+    mantissa = text if k == 1 else text[0] + "." + text[1:]
+    return f"{prefix}{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
 
 
 def js_truthy(value: Any) -> bool:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable
 
 from . import clock
 from .couch import CouchDB
-from .docs import Doc, js_truthy
+from .docs import Doc, js_number_string, js_truthy
 from .lineage import is_contact
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def key_value(value: Any) -> str | None:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return None
-        text = str(int(value)) if value.is_integer() else repr(value)
+        text = js_number_string(value)
     else:
         text = str(value)
     return text if 0 < len(text) <= MAX_VALUE_LENGTH else None

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -48,7 +47,7 @@ import pystache
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 
-from .docs import Doc, js_truthy
+from .docs import Doc, js_number_string, js_truthy
 
 DEFAULT_DATE_FORMAT = "DD-MMM-YYYY"
 DEFAULT_DATETIME_FORMAT = "DD-MMM-YYYY HH:mm:ss"
@@ -71,36 +70,12 @@ def js_string(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return _js_number(value)
+        return js_number_string(value)
     if isinstance(value, (list, tuple)):
         return ",".join(js_string(v) for v in value)
     if isinstance(value, Mapping):
         return "[object Object]"
     return str(value)
-
-
-def _js_number(value: float) -> str:
-    """ECMAScript Number::toString: the shortest round-trip digits (as Python's repr), positional
-    from 1e-6 up to 1e21, exponential (`1e-7`, `1.5e+21`) outside."""
-    if value == 0:
-        return "0"
-    sign, digits_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
-    digits = "".join(map(str, digits_tuple)).rstrip("0") or "0"
-    k = len(digits)
-    n = exponent + len(digits_tuple)  # value = 0.d1d2...dk x 10^n
-    minus = "-" if value < 0 else ""
-    if k <= n <= 21:
-        return minus + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return minus + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return minus + "0." + "0" * (-n) + digits
-    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
-    return f"{minus}{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
 
 
 class _JsRenderer(pystache.Renderer):
