@@ -72,6 +72,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
@@ -104,12 +105,12 @@ class UnsupportedSchedule(ValueError):
 # === schedules ===================================================================================
 
 
-class Schedule:
+class Schedule(ABC):
     """A reminder's fire times, in a time zone."""
 
+    @abstractmethod
     def prev(self, now: datetime, start: datetime) -> datetime | None:
         """The latest fire time `t` with `start <= t <= now` (later.js `schedule.prev(1, now, start)`), in UTC, or None."""
-        raise NotImplementedError
 
 
 class CronSchedule(Schedule):

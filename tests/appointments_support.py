@@ -14,11 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sentinel.couch import CouchDB
-from sentinel.runner import Runner
-from sentinel.scheduler import run_jobs
 
-from .orders_support import Clock, iso, ms, sentinel_cli
-from .support import CHW, HIERARCHY, drain, put_settings
+from .orders_support import iso, ms, sentinel_cli
+from .support import CHW, HIERARCHY, Clock, ClockedWorld, drain
 
 __all__ = [
     "ZONE", "T0", "DAY", "HOUR", "MINUTE", "CLINIC_IDS", "CHW", "CHW_CONTACT", "Clock", "iso", "ms", "sentinel_cli",
@@ -124,56 +122,10 @@ def errors(doc: dict[str, Any]) -> list[str]:
 
 
 @dataclass
-class Appointments:
+class Appointments(ClockedWorld):
     """A database with the hierarchy, patients and a running Sentinel whose clock the test moves."""
 
-    main: CouchDB
-    sentinel: CouchDB
-    runner: Runner
-    clock: Clock
     pouchdb_url: str | None = None
-
-    def save(self, doc: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
-        """Write a document and let Sentinel process it at `at`; the stored document."""
-        if at is not None:
-            self.clock.now = at
-        current = self.main.get(doc["_id"])
-        doc = copy.deepcopy(doc)
-        if current is not None:
-            doc["_rev"] = current["_rev"]
-        self.main.put(doc)
-        drain(self.runner)
-        return self.main.get(doc["_id"])
-
-    def save_all(self, docs: list[dict[str, Any]], at: datetime | None = None) -> list[dict[str, Any]]:
-        """Write several documents at once (one Sentinel batch where possible); the stored documents."""
-        if at is not None:
-            self.clock.now = at
-        results = self.main.bulk_docs([copy.deepcopy(d) for d in docs])
-        assert not [r for r in results if r.get("error")], results
-        drain(self.runner)
-        return [self.main.get(d["_id"]) for d in docs]
-
-    def edit(self, doc_id: str, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
-        doc = self.main.get(doc_id)
-        doc.update(changes)
-        return self.save(doc, at)
-
-    def settings(self, new: dict[str, Any], at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.now = at
-        put_settings(self.main, new)
-        drain(self.runner)
-
-    def doc(self, doc_id: str) -> dict[str, Any]:
-        return self.main.get(doc_id)
-
-    def tick(self, at: datetime) -> dict[str, str | None]:
-        """The scheduler jobs (due tasks, missed appointments...) as of `at`, in this process."""
-        self.clock.now = at
-        outcome = run_jobs(self.runner.job_env(), at)
-        drain(self.runner)
-        return outcome
 
     def tick_cli(self, at: datetime) -> Any:
         """`python -m sentinel tick --now <at>` as a subprocess; then Sentinel processes the echoes."""

@@ -11,10 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sentinel.couch import CouchDB
-from sentinel.runner import Runner
-from sentinel.scheduler import run_jobs
 
-from .support import drain, put_settings, report
+from .support import Clock, ClockedWorld, drain, report
 
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)  # Monday 10:00 in Nairobi
 CLINIC_IDS = {"_id": "clinic", "parent": {"_id": "health_center", "parent": {"_id": "district"}}}
@@ -60,58 +58,9 @@ def answer(doc_id: str, at: datetime, code: str = "10001", form: str = "Q") -> d
     return report(doc_id, form=form, reported_date=ms(at), fields={"patient_id": code})
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
-class Orders:
+class Orders(ClockedWorld):
     """A database with patients and a running Sentinel whose clock the test moves."""
-
-    main: CouchDB
-    sentinel: CouchDB
-    runner: Runner
-    clock: Clock
-
-    def save(self, doc: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
-        """Write a document (a report, an edited patient...) and let Sentinel process it at `at`."""
-        if at is not None:
-            self.clock.now = at
-        current = self.main.get(doc["_id"])
-        doc = copy.deepcopy(doc)
-        if current is not None:
-            doc["_rev"] = current["_rev"]
-        self.main.put(doc)
-        drain(self.runner)
-        return self.main.get(doc["_id"])
-
-    def edit(self, doc_id: str, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
-        doc = self.main.get(doc_id)
-        doc.update(changes)
-        return self.save(doc, at)
-
-    def delete(self, doc_id: str, at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.now = at
-        self.main.delete_doc(doc_id, self.main.get(doc_id)["_rev"])
-        drain(self.runner)
-
-    def settings(self, new: dict[str, Any], at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.now = at
-        put_settings(self.main, new)
-        drain(self.runner)
-
-    def tick(self, at: datetime) -> dict[str, str | None]:
-        """The scheduled jobs (bulk re-plan, dispatcher...) as of `at`, in this process."""
-        self.clock.now = at
-        outcome = run_jobs(self.runner.job_env(), at)
-        drain(self.runner)
-        return outcome
 
     def order(self, doc_id: str) -> dict[str, Any] | None:
         return self.main.get(doc_id)

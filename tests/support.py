@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 from sentinel.couch import CouchDB, CouchServer
 from sentinel.docs import clone
 from sentinel.runner import Runner
+from sentinel.scheduler import run_jobs
 
 # CHT's test hierarchy: district_hospital > health_center > clinic, each with a person contact.
 DH = {"_id": "district", "type": "district_hospital", "name": "District", "contact": {"_id": "dh-person"}}
@@ -60,6 +61,74 @@ def drain(runner: Runner, timeout: float = 20.0) -> None:
             return
         runner.step()
     raise AssertionError(f"sentinel did not catch up within {timeout}s (checkpoint {runner.checkpoint.value})")
+
+
+class Clock:
+    """A settable clock for a Runner (`clock=`): tests move `now`."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class ClockedWorld:
+    """A database and a running Sentinel whose clock the test moves: write, let Sentinel process, read."""
+
+    main: CouchDB
+    sentinel: CouchDB
+    runner: Runner
+    clock: Clock
+
+    def _at(self, at: datetime | None) -> None:
+        if at is not None:
+            self.clock.now = at
+
+    def save(self, doc: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+        """Write a document (new or over the stored revision) and let Sentinel process it at `at`; the stored document."""
+        self._at(at)
+        current = self.main.get(doc["_id"])
+        doc = clone(doc)
+        if current is not None:
+            doc["_rev"] = current["_rev"]
+        self.main.put(doc)
+        drain(self.runner)
+        return self.main.get(doc["_id"])
+
+    def save_all(self, docs: list[dict[str, Any]], at: datetime | None = None) -> list[dict[str, Any]]:
+        """Write several new documents at once (one Sentinel batch where possible); the stored documents."""
+        self._at(at)
+        results = self.main.bulk_docs([clone(d) for d in docs])
+        assert not [r for r in results if r.get("error")], results
+        drain(self.runner)
+        return [self.main.get(d["_id"]) for d in docs]
+
+    def edit(self, doc_id: str, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
+        doc = self.main.get(doc_id)
+        doc.update(changes)
+        return self.save(doc, at)
+
+    def delete(self, doc_id: str, at: datetime | None = None) -> None:
+        self._at(at)
+        self.main.delete_doc(doc_id, self.main.get(doc_id)["_rev"])
+        drain(self.runner)
+
+    def settings(self, new: dict[str, Any], at: datetime | None = None) -> None:
+        self._at(at)
+        put_settings(self.main, new)
+        drain(self.runner)
+
+    def doc(self, doc_id: str) -> dict[str, Any] | None:
+        return self.main.get(doc_id)
+
+    def tick(self, at: datetime) -> dict[str, str | None]:
+        """The scheduled jobs as of `at`, in this process; then Sentinel processes what they wrote."""
+        self.clock.now = at
+        outcome = run_jobs(self.runner.job_env(), at)
+        drain(self.runner)
+        return outcome
 
 
 def new_runner(server: CouchServer, main: CouchDB, **kwargs: Any) -> Runner:

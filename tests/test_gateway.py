@@ -14,8 +14,7 @@ import pytest
 from sentinel.gateway import GatewayServer, create_app
 from sentinel.gateway_users import add_user
 
-from .orders_support import Clock
-from .support import CHW, drain, put_settings
+from .support import CHW, Clock, drain, put_settings
 
 NOW = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)  # 10:00 in Nairobi
 AUTH = ("gw", "gateway-password")

@@ -19,7 +19,7 @@ from sentinel import milestone_defaults
 from sentinel.errors import ConfigError
 from sentinel.settings import build
 
-from ..support import CHW, drain, report
+from ..support import CHW, Clock, drain, report
 
 ENROLLED = datetime(2026, 1, 5, 5, 0, tzinfo=timezone.utc)  # Monday 08:00 in Nairobi
 CLINIC_IDS = {"_id": "clinic", "parent": {"_id": "health_center", "parent": {"_id": "district"}}}
@@ -75,14 +75,6 @@ SETTINGS: dict[str, Any] = {
 }
 TRANSLATIONS = {"_id": "messages-en", "type": "translations", "code": "en",
                 "generic": {"vaccine.alert": "{{patient_name}} ({{patient_id}}): {{current_milestone}} is due."}}
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
