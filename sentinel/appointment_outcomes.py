@@ -50,7 +50,7 @@ def _mark(doc: dict[str, Any], settings: Any, now: datetime) -> bool:
     if conf is None or not conf.get("attended_forms") or doc.get("appointment_status") not in appts.ACTIVE:
         return False
     at = clock.parse_date((doc.get("appointment") or {}).get("at"))
-    grace = appts.before_duration(conf.get("missed_after") or DEFAULT_MISSED_AFTER)
+    grace = clock.parse_duration(conf.get("missed_after") or DEFAULT_MISSED_AFTER)
     if at is None or grace is None or clock.add_duration(at, grace, settings) > now:
         return False
     appts.set_status(doc, appts.MISSED, now, None)

@@ -99,7 +99,7 @@ def config_problems(section: Any, settings: Any) -> list[str]:
             problems.append(f"{where}.reminders: must be a list of {{before, translation_key | message, recipient}}")
             reminders = []
         for j, reminder in enumerate(reminders):
-            if not isinstance(reminder, Mapping) or before_duration(reminder.get("before")) is None:
+            if not isinstance(reminder, Mapping) or clock.parse_duration(reminder.get("before")) is None:
                 problems.append(f"{where}.reminders[{j}].before: must be a duration such as \"24 hours\" or \"30 minutes\", got {reminder.get('before') if isinstance(reminder, Mapping) else reminder!r}")
         for key in ("confirm", "cancel"):
             words = conf.get(key)
@@ -116,9 +116,9 @@ def config_problems(section: Any, settings: Any) -> list[str]:
             value = conf.get(key)
             if value is not None and (not isinstance(value, list) or len(_forms(value)) != len(value)):
                 problems.append(f"{where}.{key}: must be a list of form codes")
-        if conf.get("missed_after") is not None and before_duration(conf.get("missed_after")) is None:
+        if conf.get("missed_after") is not None and clock.parse_duration(conf.get("missed_after")) is None:
             problems.append(f"{where}.missed_after: must be a duration such as \"1 day\", got {conf.get('missed_after')!r}")
-        if conf.get("min_notice") is not None and before_duration(conf.get("min_notice")) is None:
+        if conf.get("min_notice") is not None and clock.parse_duration(conf.get("min_notice")) is None:
             problems.append(f"{where}.min_notice: must be a duration such as \"1 hour\", got {conf.get('min_notice')!r}")
         channels = conf.get("channels")
         if channels is not None and (not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels)):
@@ -129,11 +129,6 @@ def config_problems(section: Any, settings: Any) -> list[str]:
                     problems.append(f"{where}: form {f!r} is already used by {seen_forms[f.strip().upper()]}")
                 seen_forms.setdefault(f.strip().upper(), where)
     return problems
-
-
-def before_duration(text: Any) -> clock.Duration | None:
-    duration = clock.parse_duration(text)
-    return duration if duration is not None else None
 
 
 def configs(settings: Any) -> list[Mapping[str, Any]]:
@@ -195,11 +190,11 @@ def zone_of(conf: Mapping[str, Any], report: Mapping[str, Any], settings: Any) -
 def reminder_times(conf: Mapping[str, Any], at: datetime, tz: tzinfo, now: datetime,
                    report: Mapping[str, Any] | None = None) -> list[tuple[int, Mapping[str, Any], datetime]]:
     """(index, reminder config, due) of the reminders to plan for an appointment at `at`, booked `now`."""
-    notice = before_duration(conf.get("min_notice")) if conf.get("min_notice") is not None else None
+    notice = clock.parse_duration(conf.get("min_notice")) if conf.get("min_notice") is not None else None
     earliest = clock.add_duration(now, notice, None, tz=tz) if notice is not None else now
     planned = []
     for index, reminder in enumerate(reminders_of(conf, report or {})):
-        duration = before_duration(reminder.get("before")) if isinstance(reminder, Mapping) else None
+        duration = clock.parse_duration(reminder.get("before")) if isinstance(reminder, Mapping) else None
         if duration is None:
             continue
         due = clock.add_duration(at, -duration, None, tz=tz)
