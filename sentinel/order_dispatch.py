@@ -34,7 +34,7 @@ import copy
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -200,7 +200,12 @@ def _follow_up(main: Any, sentinel: Any, settings: Any, job: OrderJob, now: date
                sending: bool) -> None:
     if not job.reminder_days and not job.expiry_days:
         return
-    for page in _pages(main, job.id, ORDERED, clock.to_iso(now), 10**9):
+    # Only orders sent at least the shorter of the two periods ago can need anything, and an order is
+    # sent at or after its due time: so only those due by then are read (an hour's slack for a DST
+    # change within the calendar days), not every order still waiting for its answer.
+    days = min(d for d in (job.reminder_days, job.expiry_days) if d)
+    until = now - timedelta(days=days) + timedelta(hours=1)
+    for page in _pages(main, job.id, ORDERED, clock.to_iso(until), 10**9):
         batch = BatchContext(main, LookupIndex(sentinel), settings, now)
         batch.add(page)
         for stored in page:
