@@ -231,11 +231,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     gateway = GatewayServer(app, host=args.gateway_host, port=args.gateway_port or 5988)
     log.info("Gateway for %s on %s", redact(couch_url(args)), gateway.url)
     try:
-        gateway.server.run()
+        gateway.serve_forever()
     except KeyboardInterrupt:
         pass
-    finally:
-        gateway.stop()
     return 0
 
 

@@ -193,7 +193,11 @@ def create_app(main: CouchDB, sentinel: CouchDB, clock: Callable[[], datetime] =
 
 
 class GatewayServer:
-    """The app served by waitress in a background thread (`sentinel run --gateway-port`, tests)."""
+    """The app served by waitress in a background thread (`sentinel run --gateway-port`, tests), or in
+    the calling thread (`serve_forever`, `sentinel gateway`).
+
+    Stopping closes the sockets in the thread that serves them: closing them from another thread while
+    it waits in `select` makes that wait fail (EBADF)."""
 
     def __init__(self, app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, threads: int = 4):
         from waitress.server import create_server
@@ -201,7 +205,8 @@ class GatewayServer:
         self.server = create_server(app, host=host, port=port, threads=threads, ident="sentinel-gateway")
         self.port = self.server.effective_port  # type: ignore[union-attr]
         self.host = host
-        self._thread = threading.Thread(target=self.server.run, name="sentinel-gateway", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self.serve_forever, name="sentinel-gateway", daemon=True)
 
     @property
     def url(self) -> str:
@@ -212,5 +217,17 @@ class GatewayServer:
         log.info("Gateway listening on %s", self.url)
         return self
 
+    def serve_forever(self) -> None:
+        server = self.server
+        try:
+            while not self._stopping.is_set():
+                server.asyncore.loop(timeout=0.5, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1)
+        finally:
+            server.task_dispatcher.shutdown()
+            server.close()
+
     def stop(self) -> None:
-        self.server.close()
+        self._stopping.set()
+        if self._thread.is_alive():
+            self.server.pull_trigger()  # wake its `select` now
+            self._thread.join(10)
