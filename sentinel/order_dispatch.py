@@ -108,11 +108,22 @@ def _pages(main: Any, job_id: str, state: str, until: str, limit: int):
         start = rows[-1]["key"]
 
 
+def _page_batch(main: Any, sentinel: Any, settings: Any, now: datetime, page: list[dict[str, Any]]) -> BatchContext:
+    """A batch holding a page of orders with their patients, triggers and lineage, read in a few bulk
+    requests (not one per order when a message is made)."""
+    batch = BatchContext(main, LookupIndex(sentinel), settings, now)
+    batch.add(page)
+    refs = [o.get(k) for o in page for k in ("patient", "trigger")]
+    batch.load_many([r for r in refs if isinstance(r, str)])
+    loaded = [batch.lookup(r) for r in refs if isinstance(r, str)]
+    batch.prefetch([d for d in loaded if isinstance(d, dict)])
+    return batch
+
+
 def _send_due(main: Any, sentinel: Any, settings: Any, jobs: list[OrderJob], job: OrderJob, now: datetime,
               outcome: DispatchOutcome) -> None:
     for page in _pages(main, job.id, PLANNED, clock.to_iso(now), MAX_PER_RUN):
-        batch = BatchContext(main, LookupIndex(sentinel), settings, now)
-        batch.add(page)
+        batch = _page_batch(main, sentinel, settings, now, page)
         subjects = {}
         for order in page:
             subject = order_plans.subject_of_contact(batch, order.get("patient")) if isinstance(order.get("patient"), str) else None
@@ -159,6 +170,8 @@ def _message(batch: BatchContext, job: OrderJob, order: dict[str, Any], subject:
              now: datetime) -> tuple[dict[str, Any] | None, str]:
     """The task carrying an order (or reminder) message, or (None, why not)."""
     settings = batch.settings
+    if order.get("test") and not (subject.patient or {}).get("test"):
+        return None, "a test order goes only to a contact marked test: true"
     trigger = batch.load(order["trigger"]) if isinstance(order.get("trigger"), str) else None
     base = trigger if isinstance(trigger, dict) else {"_id": order["_id"], "type": "data_record", "fields": {}}
     base = {**base, "fields": {**(base.get("fields") or {}), "patient_uuid": subject.uuid}}
@@ -166,14 +179,13 @@ def _message(batch: BatchContext, job: OrderJob, order: dict[str, Any], subject:
         base["fields"]["patient_id"] = subject.patient_id
     hydrated = batch.hydrated(base)
     patient = batch.hydrated_contact(subject.uuid)
-    if order.get("test") and not (subject.patient or {}).get("test"):
-        return None, "a test order goes only to a contact marked test: true"
-    expires = clock.add_duration(now, relativedelta(days=job.expiry_days), settings) if job.expiry_days else None
+    if kind == "order":
+        expires = clock.add_duration(now, relativedelta(days=job.expiry_days), settings) if job.expiry_days else None
+        expires_iso = clock.to_iso(expires) if expires else None
+    else:  # a reminder: the order's own expiry, set when it was sent
+        expires_iso = order.get("expires")
     details = {"id": order["_id"], "job": job.id, "form": job.order_form, "k": order.get("k"),
-               "number": (order.get("k") or 0) + 1, "due": order.get("due"),
-               "expires": clock.to_iso(expires) if expires else None}
-    if kind == "reminder":
-        details["expires"] = order.get("expires")
+               "number": (order.get("k") or 0) + 1, "due": order.get("due"), "expires": expires_iso}
     extra = {"patient": patient, "template_context": {"order": details}}
     content = {"translation_key": config.get("translation_key"), "message": config.get("message")}
     if not any(content.values()):
@@ -191,8 +203,8 @@ def _message(batch: BatchContext, job: OrderJob, order: dict[str, Any], subject:
         return None, f"no phone number for the recipient {recipient!r} (got {first.get('to')!r})"
     task: dict[str, Any] = {"type": f"order_{kind}" if kind != "order" else "order", "form": job.order_form, "messages": generated}
     messages.set_task_state(task, "pending", now)
-    if kind == "order" and expires is not None:
-        order["expires"] = clock.to_iso(expires)
+    if kind == "order" and expires_iso is not None:
+        order["expires"] = expires_iso
     return task, ""
 
 
@@ -206,8 +218,7 @@ def _follow_up(main: Any, sentinel: Any, settings: Any, job: OrderJob, now: date
     days = min(d for d in (job.reminder_days, job.expiry_days) if d)
     until = now - timedelta(days=days) + timedelta(hours=1)
     for page in _pages(main, job.id, ORDERED, clock.to_iso(until), 10**9):
-        batch = BatchContext(main, LookupIndex(sentinel), settings, now)
-        batch.add(page)
+        batch = _page_batch(main, sentinel, settings, now, page)
         for stored in page:
             ordered_at = clock.parse_date(stored.get("ordered_at")) or clock.parse_date(stored.get("due"))
             if ordered_at is None or stored.get("state") != ORDERED:
