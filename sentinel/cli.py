@@ -99,24 +99,35 @@ def install_signal_handlers(runner: Runner, scheduler: Scheduler) -> None:
 
 
 # --- settings ---------------------------------------------------------------------------------------
-def _validate_file(path: str) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(settings, problems, enabled transition names)."""
+def _validate_file(path: str) -> tuple[dict[str, Any], list[str], list[str], list[str]]:
+    """(settings, problems, warnings, enabled transition names)."""
     try:
         settings = read_settings_file(path)
-        _, transitions = build(settings)
+        built, transitions = build(settings)
     except ConfigError as exc:
-        return {}, exc.problems, []
-    return settings, [], [t.name for t in transitions]
+        return {}, exc.problems, exc.warnings, []
+    return settings, [], list(built.warnings), [t.name for t in transitions]
+
+
+def _print_findings(heading: str, problems: list[str], warnings: list[str]) -> None:
+    """The settings check's problems, then its warnings, one indented line each."""
+    if problems:
+        print(f"{heading}{len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  - {problem}")
+    if warnings:
+        print(f"{len(warnings)} warning(s) (ignored or read as CHT reads them; transitions still run):")
+        for warning in warnings:
+            print(f"  - {warning}")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    _, problems, enabled = _validate_file(args.file)
+    _, problems, warnings, enabled = _validate_file(args.file)
     if problems:
-        print(f"{args.file}: {len(problems)} problem(s):")
-        for problem in problems:
-            print(f"  - {problem}")
+        _print_findings(f"{args.file}: ", problems, warnings)
         return 1
     print(f"{args.file}: valid; transitions enabled: {', '.join(enabled) or 'none'}")
+    _print_findings("", [], warnings)
     return 0
 
 
@@ -148,15 +159,14 @@ def cmd_milestones_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_settings_push(args: argparse.Namespace) -> int:
-    settings, problems, enabled = _validate_file(args.file)
+    settings, problems, warnings, enabled = _validate_file(args.file)
     if problems:
-        print(f"{args.file}: not pushed, {len(problems)} problem(s):")
-        for problem in problems:
-            print(f"  - {problem}")
+        _print_findings(f"{args.file}: not pushed, ", problems, warnings)
         return 1
     server, db = connect(args)
     rev = SettingsStore(server.db(db)).push(settings)
     print(f"settings pushed to {db} (rev {rev}); transitions enabled: {', '.join(enabled) or 'none'}")
+    _print_findings("", [], warnings)
     return 0
 
 
@@ -170,10 +180,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     parked_total, parked = ParkedErrors(sentinel).listing() if sentinel.exists() else (0, [])
     raw, rev = SettingsStore(main).read()
     try:
-        _, transitions = build(raw, rev)
-        settings_state: dict[str, Any] = {"valid": True, "rev": rev, "transitions": [t.name for t in transitions]}
+        built, transitions = build(raw, rev)
+        settings_state: dict[str, Any] = {
+            "valid": True,
+            "rev": rev,
+            "transitions": [t.name for t in transitions],
+            "warnings": list(built.warnings),
+        }
     except ConfigError as exc:
-        settings_state = {"valid": False, "rev": rev, "problems": exc.problems}
+        settings_state = {"valid": False, "rev": rev, "problems": exc.problems, "warnings": exc.warnings}
     report = {
         "database": db,
         "checkpoint": checkpoint,
@@ -198,6 +213,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"settings:    INVALID (rev {rev}); transitions are disabled:")
         for problem in settings_state["problems"]:
             print(f"  - {problem}")
+    if settings_state["warnings"]:
+        print(f"warnings:    {len(settings_state['warnings'])} settings value(s) ignored or read as CHT reads them:")
+        for warning in settings_state["warnings"]:
+            print(f"  - {warning}")
     return 0
 
 

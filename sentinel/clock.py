@@ -124,7 +124,7 @@ def _require_aware(moment: datetime, what: str = "now") -> datetime:
 
 
 # --- now ------------------------------------------------------------------------------------------
-def _synthetic_parts(value: Any) -> tuple[int, int, int, int, int] | None:
+def synthetic_parts(value: Any) -> tuple[int, int, int, int, int] | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -143,19 +143,9 @@ def _synthetic_parts(value: Any) -> tuple[int, int, int, int, int] | None:
     return parts
 
 
-def synthetic_date_problems(settings: Any) -> list[str]:
-    """Problems with `synthetic_date` beyond the schema's pattern: an impossible date or time (20240230, hour 24)."""
-    value = setting(settings, "synthetic_date")
-    if value is None or value == "":
-        return []
-    if _synthetic_parts(value) is None:
-        return [f"settings.synthetic_date: must be YYYYMMDD, YYYYMMDDHH or YYYYMMDDHHMM with a real date and time, got {value!r}"]
-    return []
-
-
 def synthetic_now(settings: Any) -> datetime | None:
     """The frozen synthetic "now" from `synthetic_date`, or None when it is unset or invalid."""
-    parts = _synthetic_parts(setting(settings, "synthetic_date"))
+    parts = synthetic_parts(setting(settings, "synthetic_date"))
     if parts is None:
         return None
     return localize(datetime(*parts), zone(settings))
@@ -376,11 +366,12 @@ def _from_epoch_ms(value: int | float) -> datetime | None:
 
 # --- the settings check ---------------------------------------------------------------------------
 def clock_problems(settings: Any) -> list[str]:
-    """Every clock-related settings problem: `timezone`, `synthetic_date` and `max_overdue`.
+    """Every clock-related settings problem: `timezone` and `max_overdue` (an unreadable `synthetic_date` is
+    a warning, `sentinel.settings_tolerance`).
 
     A superset of `timezone_problems`, for a settings check that wants all of them.
     """
-    problems = timezone_problems(settings) + synthetic_date_problems(settings)
+    problems = timezone_problems(settings)
     value = setting(settings, "max_overdue")
     if value is not None and _max_overdue(value) is None:
         problems.append(f"settings.max_overdue: must be \"<n> <unit>\" (e.g. \"7 days\") or a number of days, got {value!r}")
@@ -402,7 +393,7 @@ __all__ = [
     "send_window",
     "setting",
     "start_of_day",
-    "synthetic_date_problems",
+    "synthetic_parts",
     "synthetic_now",
     "timezone_problems",
     "to_iso",

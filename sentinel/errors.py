@@ -28,10 +28,12 @@ class SentinelError(Exception):
 
 
 class ConfigError(SentinelError):
-    """The settings are invalid. `problems` lists every problem found, one line each."""
+    """The settings are invalid. `problems` lists every problem found, one line each; `warnings` what
+    would only have been warned about (shown beside the problems, so one check tells everything)."""
 
-    def __init__(self, problems: list[str] | str):
+    def __init__(self, problems: list[str] | str, warnings: list[str] | None = None):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.warnings = list(warnings or [])
         super().__init__("; ".join(self.problems))
 
 

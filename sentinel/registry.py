@@ -30,18 +30,26 @@ def config_section(module: ModuleType, settings: "Settings"):
     return settings.section(getattr(module, "config_key", module.name))
 
 
-def load_enabled(settings: "Settings") -> tuple[tuple[ModuleType, ...], list[str]]:
-    """(enabled modules in run order, problems). Problems: unknown names and failed `check_config`s."""
+def load_enabled(settings: "Settings") -> tuple[tuple[ModuleType, ...], list[str], list[str]]:
+    """(enabled modules in run order, problems, warnings).
+
+    Problems: unknown names (CHT stops every transition for one: `Unknown transition`) and failed
+    `check_config`s. Warnings: CHT transitions this version does not run (`transitions.NOT_RUN`), which
+    CHT deployments enable for CHT API's sake; refusing them would switch everything else off.
+    """
     from .settings import transition_enabled
 
     problems: list[str] = []
+    warnings: list[str] = []
     configured = settings.transitions_config()
-    for name in configured:
-        if name not in catalogue.AVAILABLE:
-            if name in catalogue.NOT_YET_AVAILABLE:
-                problems.append(f'Unknown transition "{name}": a CHT transition this version of Sentinel does not provide yet')
-            else:
-                problems.append(f'Unknown transition "{name}"')
+    for name, conf in configured.items():
+        if name in catalogue.AVAILABLE:
+            continue
+        if name in catalogue.NOT_RUN:
+            if transition_enabled(conf):
+                warnings.append(f"settings.transitions.{name}: not run by Sentinel: {catalogue.NOT_RUN[name]}")
+        else:
+            problems.append(f'Unknown transition "{name}"')
     enabled = []
     for name in catalogue.AVAILABLE:
         if not transition_enabled(configured.get(name)):
@@ -51,4 +59,4 @@ def load_enabled(settings: "Settings") -> tuple[tuple[ModuleType, ...], list[str
         if check is not None:
             problems.extend(f"{name}: {p}" for p in check(config_section(module, settings), settings))
         enabled.append(module)
-    return tuple(enabled), problems
+    return tuple(enabled), problems, warnings

@@ -31,7 +31,6 @@ from .couch import CouchDB, CouchServer
 from .errors import ConfigError, TransientError
 from .parking import ParkedErrors
 from .pipeline import BatchOutcome, Change, Pipeline, RecentWrites
-from .reminders import reminder_problems
 from .retry import make_retry
 from .scheduler import JobEnv
 from .settings import SETTINGS_DOC_ID, TRANSLATIONS_PREFIX, Settings, SettingsStore, build
@@ -160,10 +159,10 @@ class Runner:
                 rev,
                 "\n  ".join(exc.problems),
             )
+            log_settings_warnings(rev, exc.warnings)
             return False
         self.current, self.config_error = (settings, transitions), None
-        for problem in reminder_problems(settings):  # CHT skips a bad reminder; so do we, but say so
-            log.warning("This reminder will be skipped: %s", problem)
+        log_settings_warnings(rev, settings.warnings)
         for listener in self.settings_listeners:  # e.g. the scheduler: a new order job is planned at once
             listener()
         names = ", ".join(t.name for t in transitions) or "none"
@@ -329,4 +328,12 @@ class Runner:
             backlog,
             rate,
             self.checkpoint.value,
+        )
+
+
+def log_settings_warnings(rev: str | None, warnings: list[str] | tuple[str, ...]) -> None:
+    """One warning line listing what the settings check ignored or coerced (each with its JSON path)."""
+    if warnings:
+        log.warning(
+            "Settings rev %s: %d value(s) ignored or read as CHT reads them:\n  %s", rev, len(warnings), "\n  ".join(warnings)
         )

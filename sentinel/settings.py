@@ -4,14 +4,15 @@ Reads:  the main database's `settings` doc (its `settings` key, CHT 3.x shape) a
 Writes: the `settings` doc, only when it is missing at start-up (created from defaults) or pushed by
         `sentinel settings push`.
 
-Validation = `settings/schema.json` + unknown transition names + each enabled transition's own
+Validation = CHT's tolerance (`settings_tolerance`: values CHT reads leniently are normalised, with a
+warning) + `settings/schema.json` + unknown transition names + each enabled transition's own
 `check_config`. Any problem makes `build()` raise ConfigError listing *every* problem; the runner then
-keeps transitions disabled (fail closed) until a fixed settings doc arrives.
+keeps transitions disabled (fail closed) until a fixed settings doc arrives. Warnings never disable.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +25,7 @@ from .clock import clock_problems
 from .expressions import Expressions
 from .errors import ConfigError, Conflict
 from .paths import DEFAULTS_FILE, SCHEMA_FILE
+from .settings_tolerance import tolerate
 
 SETTINGS_DOC_ID = "settings"
 TRANSLATIONS_PREFIX = "messages-"
@@ -80,6 +82,8 @@ class Settings:
     expressions: Expressions = field(default_factory=Expressions, compare=False)
     # order job id -> the date Sentinel first saw it (`sentinel/order_registry.py`): the default `created_after`
     order_jobs_seen: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # what the settings check ignored, coerced or skipped, one line each with its JSON path
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.values.get(key)
@@ -194,22 +198,29 @@ def translations_from_docs(docs: list[Doc]) -> dict[str, dict[str, str]]:
 def build(doc_settings: Any, rev: str | None = None, translations: Mapping[str, Mapping[str, str]] | None = None):
     """Validate app settings into (Settings, enabled transition modules in run order).
 
-    Raises ConfigError listing every problem: schema violations, unknown transitions, and the
-    problems each enabled transition's `check_config` reports.
+    Values CHT reads leniently are normalised first (`sentinel.settings_tolerance`); what was ignored or
+    coerced, and the parts Sentinel skips as CHT does (a bad reminder, a transition it does not run),
+    are `Settings.warnings`. Raises ConfigError listing every problem: schema violations, unknown
+    transitions, and the problems each enabled transition's `check_config` reports; its `warnings`
+    carry the warnings found on the way.
     """
     from .registry import load_enabled  # registry imports transitions, which import this module
+    from .reminders import reminder_problems  # reminders imports the context, which imports this module
 
     if not isinstance(doc_settings, dict):
         raise ConfigError([f"settings must be a JSON object, got {type(doc_settings).__name__}"])
-    merged = merge_defaults(doc_settings)
+    tolerated, warnings = tolerate(doc_settings)
+    merged = merge_defaults(tolerated)
     problems = schema_problems(merged)
     settings = Settings(values=merged, rev=rev, translations=dict(translations or {}))
     problems.extend(clock_problems(settings))
-    enabled, registry_problems = load_enabled(settings)
+    enabled, registry_problems, registry_warnings = load_enabled(settings)
     problems.extend(registry_problems)
+    warnings.extend(registry_warnings)
+    warnings.extend(f"{p} (this reminder is skipped, as CHT skips it)" for p in reminder_problems(settings))
     if problems:
-        raise ConfigError(problems)
-    return settings, enabled
+        raise ConfigError(problems, warnings)
+    return replace(settings, warnings=tuple(warnings)), enabled
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:

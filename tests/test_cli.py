@@ -168,7 +168,9 @@ def test_status_reports_checkpoint_backlog_failures_and_settings(couch, couch_ur
     assert status["checkpoint"] is not None
     assert status["backlog"] == 1 and status["backlog_exact"] is True
     assert status["parked_failures"] == 0 and status["failures"] == []
-    assert status["settings"] == {"valid": True, "rev": couch.get("settings")["_rev"], "transitions": ["update_clinics", "update_sent_by"]}
+    assert status["settings"] == {
+        "valid": True, "rev": couch.get("settings")["_rev"], "transitions": ["update_clinics", "update_sent_by"], "warnings": []
+    }
     human = sentinel("status", couch_url=couch_url).stdout
     assert "backlog:     1 change(s)" in human and "transitions enabled: update_clinics, update_sent_by" in human
 

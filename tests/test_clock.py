@@ -351,7 +351,6 @@ def test_parse_date_gives_none_for_non_dates(value):
         pytest.param({"timezone": "Africa/Nairobi", "synthetic_date": "2024011508", "max_overdue": "3 days"}, [], id="all_valid"),
         pytest.param({"max_overdue": 14}, [], id="max_overdue_days_number"),
         pytest.param({"timezone": "Nowhere"}, ["settings.timezone"], id="bad_timezone"),
-        pytest.param({"synthetic_date": "20240230"}, ["settings.synthetic_date"], id="bad_synthetic_date"),
         pytest.param({"max_overdue": "a week"}, ["settings.max_overdue"], id="bad_max_overdue"),
         pytest.param({"max_overdue": -1}, ["settings.max_overdue"], id="negative_max_overdue"),
     ],

@@ -44,20 +44,22 @@ def test_null_transition_sections_are_allowed():
     assert transitions == ()
 
 
-def test_every_problem_is_reported_at_once():
+def test_every_problem_is_reported_at_once_with_the_warnings_beside_them():
     with pytest.raises(ConfigError) as err:
         build({
-            "transitions": {"foo": True, "mark_for_outbound": {}, "update_clinics": "yes"},
+            "transitions": {"foo": True, "bar": {}, "update_clinics": "yes"},
             "schedule_morning_hours": 25,
             "update_clinics": [{"messages": []}],
         })
-    problems = "\n".join(err.value.problems)
-    assert 'Unknown transition "foo"' in problems
-    assert 'Unknown transition "mark_for_outbound": a CHT transition this version of Sentinel does not provide yet' in problems
-    assert "settings.transitions.update_clinics" in problems
-    assert "settings.schedule_morning_hours: 25 is greater than the maximum of 23" in problems
-    assert "settings.update_clinics[0]: 'form' is a required property" in problems
-    assert len(err.value.problems) == 5
+    assert err.value.problems == [
+        "settings.schedule_morning_hours: 25 is greater than the maximum of 23",
+        'Unknown transition "foo"',
+        'Unknown transition "bar"',
+    ]
+    assert err.value.warnings == [
+        "settings.transitions.update_clinics: 'yes' is read by JavaScript truthiness: the transition is enabled, as in CHT",
+        'settings.update_clinics[0]: {"messages": []} names no `form`; no report matches it, so it is ignored, as in CHT',
+    ]
 
 
 def test_enabled_transitions_come_in_cht_order_whatever_the_settings_order():
