@@ -44,9 +44,12 @@ AVAILABLE = (
     "order_planning",  # ours (eFORSK automatic orders): after death_reporting and registration
 )
 
-# CHT transitions that a settings doc may name but that this version does not implement yet:
-# naming one fails closed with a message that says so.
-NOT_YET_AVAILABLE = (
-    "mark_for_outbound",
-    "create_user_for_contacts",
-)
+# CHT transitions that a settings doc may enable but that Sentinel does not run, with the reason: an
+# enabled one is a settings warning, not a problem (CHT deployments enable them for CHT API's sake).
+NOT_RUN = {
+    "mark_for_outbound": "this version does not push outbound yet",
+    "create_user_for_contacts": (
+        "the users it would create log in through CHT API's token-login link (`app_url`, "
+        "`token_login`); Sentinel creates and replaces no users"
+    ),
+}
