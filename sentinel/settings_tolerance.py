@@ -89,6 +89,13 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 
+def readme_table() -> str:
+    """`RULES` as the README's markdown table (a test keeps the README's copy equal to this)."""
+    lines = ["| Key | CHT | Sentinel |", "|---|---|---|"]
+    lines += [f"| {key} | {cht} | {ours} |" for key, (cht, ours) in RULES.items()]
+    return "\n".join(lines)
+
+
 def _where(path: tuple[Any, ...]) -> str:
     return "settings" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 

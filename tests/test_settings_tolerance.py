@@ -105,3 +105,14 @@ def test_a_disabled_transition_sentinel_does_not_run_is_not_warned_about():
 
 def test_every_rule_is_described_for_the_readme_table():
     assert all(cht and ours for cht, ours in RULES.values())
+
+
+def test_the_readme_table_is_the_rules_table():
+    from pathlib import Path
+
+    from sentinel.settings_tolerance import readme_table
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("<!-- tolerance-table")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /tolerance-table -->")]
+    assert block.strip() == readme_table()
