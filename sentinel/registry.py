@@ -58,5 +58,8 @@ def load_enabled(settings: "Settings") -> tuple[tuple[ModuleType, ...], list[str
         check = getattr(module, "check_config", None)
         if check is not None:
             problems.extend(f"{name}: {p}" for p in check(config_section(module, settings), settings))
+        warn = getattr(module, "config_warnings", None)
+        if warn is not None:
+            warnings.extend(warn(config_section(module, settings), settings))
         enabled.append(module)
     return tuple(enabled), problems, warnings

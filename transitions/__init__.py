@@ -10,6 +10,7 @@ A transition module provides:
     doc_types: tuple[str, ...]                  # optional: the only `type`s it can apply to (checked
                                                 # before hydration, so other docs cost nothing)
     check_config(section, settings) -> list[str]  # optional: every problem with its configuration
+    config_warnings(section, settings) -> list[str]  # optional: what CHT would silently ignore in it
     prefetch(docs, batch) -> None               # optional: bulk-load what run() will look up for
                                                 # these (raw) docs, via batch.prefetch_phones/...
     filter(doc, ctx) -> bool                    # cheap, no side effects
@@ -40,6 +41,7 @@ AVAILABLE = (
     "update_scheduled_reports",
     "resolve_pending",
     "muting",
+    "mark_for_outbound",
     "milestone_tracking",  # ours (MOTECH schedule tracking), after CHT's
     "order_planning",  # ours (eFORSK automatic orders): after death_reporting and registration
 )
@@ -47,7 +49,6 @@ AVAILABLE = (
 # CHT transitions that a settings doc may enable but that Sentinel does not run, with the reason: an
 # enabled one is a settings warning, not a problem (CHT deployments enable them for CHT API's sake).
 NOT_RUN = {
-    "mark_for_outbound": "this version does not push outbound yet",
     "create_user_for_contacts": (
         "the users it would create log in through CHT API's token-login link (`app_url`, "
         "`token_login`); Sentinel creates and replaces no users"

@@ -10,7 +10,6 @@ Config: default_responses: {start_date: "YYYY-MM-DD"} (required: empty or invali
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -20,22 +19,33 @@ from sentinel.docs import Doc, is_report, js_truthy
 from sentinel.messages import add_message
 from sentinel.recipients import is_gateway
 
-log = logging.getLogger(__name__)
-
 name = "default_responses"
 doc_types = ("data_record",)
 
 
-def _start(ctx: Context) -> datetime | None:
-    config = ctx.section("default_responses")
-    value = config.get("start_date") if isinstance(config, Mapping) else None
+def start_date(section: Any) -> datetime | None:
+    value = section.get("start_date") if isinstance(section, Mapping) else None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         return datetime.strptime(value.strip()[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
-        log.error("Invalid default_responses start date: %r", value)
         return None
+
+
+def _start(ctx: Context) -> datetime | None:
+    return start_date(ctx.section("default_responses"))
+
+
+def config_warnings(section: Any, settings: Any) -> list[str]:
+    """CHT silently replies to nothing without a readable start date; say so once instead."""
+    if start_date(section) is not None:
+        return []
+    value = section.get("start_date") if isinstance(section, Mapping) else None
+    return [
+        f"settings.default_responses.start_date: {value!r} is no YYYY-MM-DD date, so default_responses "
+        "replies to nothing (as in CHT, which says nothing about it)"
+    ]
 
 
 def _has_error(doc: Doc, code: str) -> bool:

@@ -1,0 +1,104 @@
+"""Real CHT configurations run unchanged: check-config finds only what CHT itself fails on, and each one,
+saved as the settings doc of a real server, runs its transitions on a report per form it reacts to."""
+from __future__ import annotations
+
+import pytest
+
+from sentinel.cli import main as cli
+
+from .cht_corpus import CORPUS, CORPUS_DIR, SOURCES, check_config, corpus_ids, hierarchy_for, settings_of, trigger_reports
+from .support import processed
+
+RUNNABLE = [p for p in CORPUS if not SOURCES.get(p.stem, {}).get("cht_fails_on")]
+
+
+def test_the_corpus_holds_ten_or_more_configurations_each_with_its_source():
+    assert len(CORPUS) >= 10
+    for path in CORPUS:
+        source = SOURCES.get(path.stem)
+        assert source, f"{path.name} has no entry in {CORPUS_DIR.name}/sources.json"
+        assert source["repo"] and source["path"] and len(source["commit"]) == 40
+    assert sorted(SOURCES) == sorted(corpus_ids())
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=corpus_ids())
+def test_check_config_fails_only_where_cht_would_fail_and_lists_the_warnings(path, capsys):
+    expected = SOURCES.get(path.stem, {}).get("cht_fails_on", [])
+    problems, warnings = check_config(path)
+    assert problems == expected
+    assert cli(["check-config", str(path)]) == (1 if expected else 0)
+    out = capsys.readouterr().out
+    assert all(w in out for w in warnings)
+    assert all(p in out for p in problems)
+
+
+# What a transition that ran leaves behind, beyond its infodoc entry.
+def _left_its_mark(transition: str, report: dict, patient: dict) -> bool:
+    if transition == "death_reporting":
+        return "date_of_death" in patient
+    if transition == "update_clinics":
+        return bool(report.get("contact")) or bool(report.get("errors"))
+    if transition == "muting":
+        return bool(patient.get("muted")) or bool(report.get("errors"))
+    return bool(report.get("tasks") or report.get("errors") or report.get("scheduled_tasks"))
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=[p.stem for p in RUNNABLE])
+def test_the_configuration_runs_its_transitions_on_a_real_server(path, pouchdb):
+    values = settings_of(path)
+    people = hierarchy_for(values)
+    triggers = trigger_reports(values, people)
+    plain = {"_id": "report-plain", "type": "data_record", "form": "NOT-CONFIGURED", "reported_date": 1704164645678,
+             "fields": {}, "content_type": "xml", "contact": {"_id": "chw"}}
+    with processed(pouchdb, values, people.docs + [plain] + [t.report for t in triggers], name=path.stem) as world:
+        assert world.info(plain) is not None, "Sentinel did not process a report with these settings"
+        for doc in people.docs:
+            assert world.info(doc) is not None, f"contact {doc['_id']} was not processed"
+        patient = world.doc(people.patient)
+        for trigger in triggers:
+            info = world.info(trigger.report) or {}
+            ran = info.get("transitions") or {}
+            report = world.doc(trigger.report)
+            assert trigger.transition in ran, (trigger.form, report.get("errors"), ran)
+            assert _left_its_mark(trigger.transition, report, patient), (trigger.form, report)
+
+
+def test_chts_own_test_configuration_registers_a_patient_from_an_sms_end_to_end(pouchdb):
+    """CHT's tests/config.default.json unchanged (its `synthetic_date: ""` included), with the
+    registration its sentinel integration tests add on top: an SMS from a CHW registers a patient."""
+    values = settings_of(CORPUS_DIR / "cht-core-tests-config-default.json")
+    values.update({
+        "transitions": {"update_clinics": True, "registration": True},
+        "forms": {"NP": {
+            "meta": {"code": "NP", "label": "New patient"},
+            "fields": {"patient_name": {"labels": {"short": {"en": "Name"}}, "position": 0, "type": "string",
+                                        "length": [1, 30], "required": True}},
+        }},
+        "registrations": [{
+            "form": "NP",
+            "events": [{"name": "on_create", "trigger": "add_patient", "params": "", "bool_expr": ""}],
+            "validations": {"list": [{"property": "patient_name", "rule": "lenMin(1) && lenMax(30)",
+                                      "message": [{"locale": "en", "content": "Name is required."}]}]},
+            "messages": [{"recipient": "reporting_unit",
+                          "message": [{"locale": "en", "content": "{{patient_name}} registered as {{patient_id}}"}]}],
+        }],
+    })
+    people = hierarchy_for(values)
+    sms = {"_id": "np-sms", "type": "data_record", "form": "NP", "from": "+254700000001", "reported_date": 1704164645678,
+           "fields": {"patient_name": "Jane Doe"},
+           "sms_message": {"from": "+254700000001", "message": "NP Jane Doe", "form": "NP", "type": "sms_message"}}
+    with processed(pouchdb, values, people.docs + [sms]) as world:
+        report = world.doc(sms)
+        assert report["contact"]["_id"] == "chw"  # update_clinics found the CHW by phone
+        assert not report.get("errors"), report.get("errors")
+        patients = [r["doc"] for r in world.main.all_docs_range("", "\ufff0")
+                    if r["doc"].get("name") == "Jane Doe" and r["doc"].get("patient_id")]
+        assert len(patients) == 1
+        patient = patients[0]
+        assert patient["parent"]["_id"] == people.chw["parent"]["_id"]
+        assert report["patient_id"] == patient["patient_id"]
+        [task] = report["tasks"]
+        assert task["state"] == "pending"
+        assert task["messages"][0]["to"] == "+254700000001"
+        assert task["messages"][0]["message"] == f"Jane Doe registered as {patient['patient_id']}"
+        assert set(world.info(sms)["transitions"]) == {"update_clinics", "registration"}
