@@ -181,6 +181,32 @@ def test_status_shows_invalid_settings_with_every_problem(couch, couch_url):
     assert "INVALID" in human and 'Unknown transition "nope"' in human and "schedule_evening_hours" in human
 
 
+def test_settings_warnings_are_in_the_start_up_log_status_and_check_config(couch, couch_url, tmp_path):
+    lenient = {"synthetic_date": "", "schedule_morning_hours": "6", "transitions": {"update_sent_by": "true"}}
+    file = tmp_path / "lenient.json"
+    file.write_text(json.dumps(lenient))
+    checked = sentinel("check-config", str(file))
+    assert checked.returncode == 0 and "3 warning(s)" in checked.stdout
+    pushed = sentinel("settings", "push", str(file), couch_url=couch_url)
+    assert pushed.returncode == 0 and "settings.schedule_morning_hours" in pushed.stdout
+    process = Daemon(couch_url, tmp_path / "sentinel.log")
+    try:
+        process.wait_for("Following")
+        assert "3 value(s) ignored or read as CHT reads them" in process.log
+        for path in ("settings.synthetic_date", "settings.schedule_morning_hours", "settings.transitions.update_sent_by"):
+            assert path in process.log
+        couch.put(report("r1", **{"from": "+254700000001"}))
+        wait_until(lambda: "sent_by" in couch.get("r1"))  # the transition enabled with "true" runs
+    finally:
+        process.stop()
+    status = json.loads(sentinel("status", "--json", couch_url=couch_url).stdout)["settings"]
+    assert status["valid"] is True and [w.split(":")[0] for w in status["warnings"]] == [
+        "settings.synthetic_date", "settings.schedule_morning_hours", "settings.transitions.update_sent_by"
+    ]
+    human = sentinel("status", couch_url=couch_url).stdout
+    assert "warnings:    3 settings value(s)" in human and "settings.synthetic_date" in human
+
+
 def test_tick_runs_the_scheduled_jobs_once_as_of_the_given_time(couch, couch_url):
     couch.put({"_id": "settings", "settings": {"transitions": {"nope": True}}})
     result = sentinel("tick", "--now", "2026-01-31T09:00:00Z", couch_url=couch_url)
