@@ -195,6 +195,40 @@ def translations_from_docs(docs: list[Doc]) -> dict[str, dict[str, str]]:
     return result
 
 
+def translations_from_settings(values: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """CHT 2.x kept texts in the settings' `translations` list (`[{key, default?, translations:
+    [{locale, content}]}]`); CHT 3's upgrade moved them into `messages-<locale>` docs. Read them the
+    same way, so an old configuration loaded as it is still has its texts."""
+    legacy = values.get("translations")
+    result: dict[str, dict[str, str]] = {}
+    for entry in legacy if isinstance(legacy, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            continue
+        for item in entry.get("translations") or []:
+            if isinstance(item, dict) and isinstance(item.get("locale"), str) and isinstance(item.get("content"), str):
+                result.setdefault(item["locale"], {})[entry["key"]] = item["content"]
+        if isinstance(entry.get("default"), str) and entry["default"]:
+            result.setdefault("en", {}).setdefault(entry["key"], entry["default"])
+    return result
+
+
+def _with_legacy_translations(
+    docs: Mapping[str, Mapping[str, str]], values: Mapping[str, Any], warnings: list[str]
+) -> dict[str, dict[str, str]]:
+    """The translation docs' texts over the settings' legacy `translations` (a doc always wins)."""
+    legacy = translations_from_settings(values)
+    merged = {code: dict(texts) for code, texts in legacy.items()}
+    for code, texts in docs.items():
+        merged.setdefault(code, {}).update(texts)
+    if legacy:
+        count = sum(len(texts) for texts in legacy.values())
+        warnings.append(
+            f"settings.translations: {count} text(s) in CHT 2.x's format are read as translations where no "
+            "messages-<locale> doc has the key (CHT 3+ moved them into those docs when it upgraded)"
+        )
+    return merged
+
+
 def build(doc_settings: Any, rev: str | None = None, translations: Mapping[str, Mapping[str, str]] | None = None):
     """Validate app settings into (Settings, enabled transition modules in run order).
 
@@ -212,7 +246,7 @@ def build(doc_settings: Any, rev: str | None = None, translations: Mapping[str, 
     tolerated, warnings = tolerate(doc_settings)
     merged = merge_defaults(tolerated)
     problems = schema_problems(merged)
-    settings = Settings(values=merged, rev=rev, translations=dict(translations or {}))
+    settings = Settings(values=merged, rev=rev, translations=_with_legacy_translations(translations or {}, merged, warnings))
     problems.extend(clock_problems(settings))
     enabled, registry_problems, registry_warnings = load_enabled(settings)
     problems.extend(registry_problems)

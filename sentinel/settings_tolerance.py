@@ -78,6 +78,11 @@ RULES: dict[str, tuple[str, str]] = {
         "needs CHT API's user creation, `token_login.enabled` and `app_url`; loading fails without them",
         "not run: one warning (users are created by CHT API, not by Sentinel); the other transitions run",
     ),
+    "translations (a list: CHT 2.x)": (
+        "CHT 3's upgrade moved these texts into `messages-<locale>` docs; CHT 4 reads only the docs",
+        "read as translations under the docs' texts (a doc's text wins), with one warning: an old "
+        "configuration loaded as it is keeps its texts",
+    ),
     "a key CHT does not read": (
         "ignored (settings hold keys for the webapp, API, tasks and targets)",
         "ignored silently",

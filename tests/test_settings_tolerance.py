@@ -116,3 +116,16 @@ def test_the_readme_table_is_the_rules_table():
     start = readme.index("<!-- tolerance-table")
     block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /tolerance-table -->")]
     assert block.strip() == readme_table()
+
+
+def test_cht2_translations_in_the_settings_are_read_under_the_translation_docs():
+    legacy = {"translations": [
+        {"key": "sys.facility_not_found", "translations": [{"locale": "en", "content": "Facility not found."},
+                                                          {"locale": "fr", "content": "Site introuvable."}]},
+        {"key": "greeting", "default": "Hello", "translations": []},
+    ]}
+    settings, _ = build(legacy, translations={"fr": {"sys.facility_not_found": "Établissement inconnu."}})
+    assert settings.translate("sys.facility_not_found", "en") == "Facility not found."
+    assert settings.translate("sys.facility_not_found", "fr") == "Établissement inconnu."  # the doc wins
+    assert settings.translate("greeting", "sw") == "Hello"
+    assert [w.split(":")[0] for w in settings.warnings] == ["settings.translations"]
