@@ -102,3 +102,23 @@ def test_chts_own_test_configuration_registers_a_patient_from_an_sms_end_to_end(
         assert task["messages"][0]["to"] == "+254700000001"
         assert task["messages"][0]["message"] == f"Jane Doe registered as {patient['patient_id']}"
         assert set(world.info(sms)["transitions"]) == {"update_clinics", "registration"}
+
+
+def test_chts_standard_configuration_registers_a_child_by_sms_with_its_five_year_schedule(pouchdb):
+    """config/standard unchanged: `CW 0 Baby Doe` registers a newborn and assigns "Child Health"."""
+    values = settings_of(CORPUS_DIR / "cht-core-config-standard.json")
+    people = hierarchy_for(values)
+    sms = {"_id": "cw-sms", "type": "data_record", "form": "CW", "from": "+254700000001", "reported_date": 1704164645678,
+           "fields": {"weeks_since_birth": 0, "patient_name": "Baby Doe"},
+           "sms_message": {"from": "+254700000001", "message": "CW 0 Baby Doe", "form": "CW", "type": "sms_message"}}
+    with processed(pouchdb, values, people.docs + [sms]) as world:
+        report = world.doc(sms)
+        assert not report.get("errors"), report.get("errors")
+        assert report["birth_date"].startswith("2024-01-02")
+        [child] = [r["doc"] for r in world.main.all_docs_range("", "\ufff0") if r["doc"].get("name") == "Baby Doe"]
+        assert child["patient_id"] == report["patient_id"] and child["date_of_birth"] == report["birth_date"]
+        scheduled = report["scheduled_tasks"]
+        assert len(scheduled) == 60 and {t["state"] for t in scheduled} == {"scheduled"}
+        assert scheduled[0]["due"].startswith("2024-02-05")  # a month on, the next Monday, 09:00
+        assert {t["group"] for t in scheduled} == set(range(1, 61))
+        assert set(world.info(sms)["transitions"]) == {"update_clinics", "registration", "default_responses"}
