@@ -74,6 +74,18 @@ RULES: dict[str, tuple[str, str]] = {
         "`_.findWhere(update_clinics, {form})`: an entry without a `form` never matches",
         "such an entry is dropped with a warning; a non-list fails closed",
     ),
+    "registrations, patient_reports, schedules, alerts, notifications, muting, death_reporting, "
+    "self_report, accept_case_reports, multi_report_alerts, default_responses, reminders, outbound, "
+    "outgoing_phone_filters, outgoing_phone_replace": (
+        "read as `config.get(k) || []` / `|| {}` by the transition that uses it: `\"\"` is none",
+        "`\"\"` is dropped with a warning; any other wrong type is the transition's own check "
+        "(fail closed where CHT's `init` throws, e.g. `muting` without `mute_forms`)",
+    ),
+    "date_format, reported_date_format, phone_validation, outgoing_deny_list, outgoing_deny_shorter_than, "
+    "outgoing_deny_with_alphas, forms_only_mode": (
+        "`value || default`, `parseInt`, JavaScript truthiness",
+        "read the same way where they are used (no warning: nothing is ignored)",
+    ),
     "transitions.create_user_for_contacts": (
         "needs CHT API's user creation, `token_login.enabled` and `app_url`; loading fails without them",
         "not run: one warning (users are created by CHT API, not by Sentinel); the other transitions run",
@@ -242,7 +254,15 @@ class _Normaliser:
         return result
 
 
+# Sections read by CHT as `config.get(k) || <empty>`: an empty string is no section at all.
+_SECTIONS = (
+    "registrations", "patient_reports", "schedules", "alerts", "notifications", "muting", "death_reporting",
+    "self_report", "accept_case_reports", "multi_report_alerts", "default_responses", "reminders", "outbound",
+    "outgoing_phone_filters", "outgoing_phone_replace",
+)
+
 _TOP_LEVEL: dict[str, Callable[[_Normaliser, tuple[Any, ...], Any], Any]] = {
+    **{section: _Normaliser.empty_as_absent for section in _SECTIONS},
     "synthetic_date": _Normaliser.synthetic_date,
     "schedule_morning_hours": lambda n, p, v: n.integer(p, v, "0"),
     "schedule_morning_minutes": lambda n, p, v: n.integer(p, v, "0"),

@@ -129,3 +129,9 @@ def test_cht2_translations_in_the_settings_are_read_under_the_translation_docs()
     assert settings.translate("sys.facility_not_found", "fr") == "Établissement inconnu."  # the doc wins
     assert settings.translate("greeting", "sw") == "Hello"
     assert [w.split(":")[0] for w in settings.warnings] == ["settings.translations"]
+
+
+@pytest.mark.parametrize("section", ["registrations", "patient_reports", "muting", "reminders", "outbound"])
+def test_an_empty_string_for_a_section_is_no_section(section):
+    normalised, warnings = tolerate({section: ""})
+    assert section not in normalised and [w.split(":")[0] for w in warnings] == [f"settings.{section}"]
