@@ -11,7 +11,8 @@ only slower.
 Reads:  the main database (`_all_docs`, the id generator's `shortcode-id-length` doc) and Sentinel's
         lookup index (`lookups.LookupIndex`, in the sentinel database) for contacts by phone, short
         code or rc_code and for codes in use.
-Writes: nothing; `stage()` records documents for the pipeline to save with one `_bulk_docs`.
+Writes: nothing; `stage()` records documents for the pipeline to save with one `_bulk_docs`, and
+        `stage_infodoc()` / `stage_sentinel_doc()` sentinel-database documents it saves with the infodocs.
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class BatchContext:
         self._views: dict[str, list[dict[str, Any]]] = {}
         self._infos: dict[str, Doc] = {}  # infodocs by document id: the batch's own and those loaded for others
         self._staged_infos: dict[str, set[str]] = {}
+        self._sentinel_docs: dict[str, Doc | None] = {}  # other sentinel-database docs (outbound tasks), by _id
+        self._staged_sentinel: dict[str, set[str]] = {}
         self._created: set[str] = set()  # ids of documents this batch creates (staged without a _rev)
         self.memo: dict[Any, Any] = {}  # per-batch caches of transitions (e.g. multi_report_alerts' window)
         self.changed_docs: list[Doc] = []  # the documents of the batch's changes, as stored (set by the pipeline)
@@ -243,7 +246,31 @@ class BatchContext:
         self._staged_infos.setdefault(doc_id, set()).add(origin)
 
     def staged_infodocs(self) -> list[tuple[Doc, set[str]]]:
-        return [(self._infos[i], origins) for i, origins in self._staged_infos.items()]
+        """The sentinel-database documents to save with the batch's infodocs: infodocs staged with
+        `stage_infodoc`, then documents staged with `stage_sentinel_doc`. (After a 409 the pipeline
+        keeps the stored version and lays only an infodoc's `transitions` over it.)"""
+        return ([(self._infos[i], origins) for i, origins in self._staged_infos.items()]
+                + [(self._sentinel_docs[i], origins) for i, origins in self._staged_sentinel.items()])
+
+    # --- other documents of the sentinel database (outbound tasks) ----------------------------------
+    def sentinel_docs(self, ids: Iterable[str]) -> dict[str, Doc]:
+        """These sentinel-database documents (those that exist), read once per batch in one request;
+        a document staged with `stage_sentinel_doc` is given as staged."""
+        ids = list(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+        wanted = [i for i in ids if i not in self._sentinel_docs]
+        if wanted:
+            found = self.index.sentinel.all_docs(wanted)
+            for doc_id in wanted:
+                self._sentinel_docs[doc_id] = found.get(doc_id)
+        return {i: self._sentinel_docs[i] for i in ids if self._sentinel_docs.get(i) is not None}
+
+    def stage_sentinel_doc(self, doc: Doc, origin: str) -> None:
+        """Save `doc` in the sentinel database with the batch's infodocs (only if the change `origin`
+        is done). Use a deterministic `_id`; a 409 keeps the stored version."""
+        if not isinstance(doc.get("_id"), str) or not doc["_id"]:
+            raise ValueError("a staged document needs an _id (use a deterministic one, for idempotence)")
+        self._sentinel_docs[doc["_id"]] = doc
+        self._staged_sentinel.setdefault(doc["_id"], set()).add(origin)
 
     def validation_query(self, view: str, keys: list[Any]) -> list[dict[str, Any]]:
         """The `query` of `validation`: reports by field value from their view, and contacts by
@@ -320,7 +347,7 @@ class BatchContext:
 
     def unstage_origin(self, origin: str) -> None:
         """Forget the writes a failed change staged (documents other changes staged too are kept)."""
-        for staged in (self._staged, self._staged_infos):
+        for staged in (self._staged, self._staged_infos, self._staged_sentinel):
             for doc_id in [i for i, o in staged.items() if o == {origin}]:
                 del staged[doc_id]
             for origins in staged.values():
@@ -393,6 +420,13 @@ class Context:
 
     def hydrated_contact(self, doc_id: str) -> Doc | None:
         return self.batch.hydrated_contact(doc_id)
+
+    def sentinel_docs(self, ids: Iterable[str]) -> dict[str, Doc]:
+        """Documents of the sentinel database (outbound tasks); change one, then `stage_sentinel_doc`."""
+        return self.batch.sentinel_docs(ids)
+
+    def stage_sentinel_doc(self, doc: Doc) -> None:
+        self.batch.stage_sentinel_doc(doc, origin=self.doc_id)
 
     def next_shortcode(self) -> str:
         """A new patient/place/case id, unique in the database and within this batch."""

@@ -12,6 +12,8 @@ Jobs, in CHT's order (spec 4.1), then ours:
   whose due time has come become `pending`, their messages rendered now.
 - `reminders` (`sentinel/reminders.py`, CHT reminders): the `reminders` setting's
   `reminder:<form>:<ms>:<place>` docs and `reminderlog:<form>:<ms>` docs.
+- `outbound` (`sentinel/outbound.py`, CHT outbound): pushes the `task:outbound:` queue that the
+  `mark_for_outbound` transition fills to the `outbound` setting's destinations, retrying failures.
 - `transitions_disabled_reminder`: repeats the settings problems while transitions are disabled, so a
   growing backlog is never silent.
 - `sms_history_cleanup`: deletes the duplicate-message counts (`sms-history:*`, `sentinel/history.py`)
@@ -24,7 +26,7 @@ Jobs, in CHT's order (spec 4.1), then ours:
 - `appointment_outcomes` (`sentinel/appointment_outcomes.py`): appointments past without attendance
   become `missed`.
 
-`due_tasks` and `reminders` do nothing while the settings are invalid (`env.settings()` is None).
+`due_tasks`, `reminders` and `outbound` do nothing while the settings are invalid (`env.settings()` is None).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, reminders
+from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, outbound, reminders
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -113,6 +115,7 @@ def _newest_message_ms(doc: dict) -> float | None:
 JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("due_tasks", due_tasks.run),
     ("reminders", reminders.run),
+    ("outbound", outbound.run),  # CHT: after replications, which we do not have
     ("transitions_disabled_reminder", transitions_disabled_reminder),
     ("sms_history_cleanup", sms_history_cleanup),
     ("milestone_defaults", milestone_defaults.run),
