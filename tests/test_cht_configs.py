@@ -2,12 +2,14 @@
 saved as the settings doc of a real server, runs its transitions on a report per form it reacts to."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from sentinel.cli import main as cli
 
 from .cht_corpus import CORPUS, CORPUS_DIR, SOURCES, check_config, corpus_ids, hierarchy_for, settings_of, trigger_reports
-from .support import processed
+from .support import Clock, ClockedWorld, processed
 
 RUNNABLE = [p for p in CORPUS if not SOURCES.get(p.stem, {}).get("cht_fails_on")]
 
@@ -122,3 +124,32 @@ def test_chts_standard_configuration_registers_a_child_by_sms_with_its_five_year
         assert scheduled[0]["due"].startswith("2024-02-05")  # a month on, the next Monday, 09:00
         assert {t["group"] for t in scheduled} == set(range(1, 61))
         assert set(world.info(sms)["transitions"]) == {"update_clinics", "registration", "default_responses"}
+
+
+def test_the_interoperability_projects_outbound_push_sends_a_patient_to_a_real_endpoint(
+    main, sentinel_db, make_runner, httpserver, monkeypatch
+):
+    """cht-interoperability's app_settings with only its OpenHIM address pointed at a local endpoint:
+    a patient saved in the app is POSTed as its FHIR_patient mapping, with the basic credential."""
+    values = settings_of(CORPUS_DIR / "cht-interoperability-app-settings.json")
+    for push in values["outbound"].values():
+        push["destination"]["base_url"] = httpserver.url_for("/")
+    monkeypatch.setenv("SENTINEL_SECRET_OPENHIM1", "openhim-password")
+    httpserver.expect_request("/mediator/patient", method="POST").respond_with_json({})
+    people = hierarchy_for(values)
+    at = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    clock = Clock(at)
+    runner = make_runner(values, clock=clock)
+    world = ClockedWorld(main, sentinel_db, runner, clock)
+    world.save_all(people.docs)
+    patient = {"_id": "fhir-patient", "type": "person", "role": "patient", "name": "Amina Odhiambo", "sex": "female",
+               "date_of_birth": "1990-05-01", "parent": people.chw["parent"], "reported_date": 1704164645678}
+    world.save(patient)
+    assert sentinel_db.get("task:outbound:fhir-patient")["queue"] == ["FHIR_patient"]
+    world.tick(at.replace(minute=10))
+    [(request, _)] = httpserver.log
+    assert request.get_json() == {"sex": "female", "name": "Amina Odhiambo", "_id": "fhir-patient", "birthDate": "1990-05-01"}
+    assert request.authorization.username == "interop-client" and request.authorization.password == "openhim-password"
+    assert sentinel_db.get("task:outbound:fhir-patient") is None
+    [done] = sentinel_db.get("fhir-patient-info")["completed_tasks"]
+    assert done["type"] == "outbound" and done["name"] == "FHIR_patient"
