@@ -1,30 +1,43 @@
 """Muting and unmuting contacts with everything under them, in bulk (CHT lib/muting_utils), shared by
-the `muting` and `update_notifications` transitions (spec 2.6, 3.4, 3.8).
+the `muting` and `update_notifications` transitions (spec 2.6, 3.4, 3.8), and the replay of muting
+done offline by the CHT webapp (CHT 3.12+ "client-side muting").
 
-- `update_mute_state(ctx, contact, muted, report_id)`: CHT `updateMuteState`. The contact (hydrated)
-  is the root; on unmute the root is its topmost muted ancestor (the contact itself when none is
-  muted). The root and all its descendants (view `sentinel/contacts_by_ancestor`, paged, documents
-  included) then get:
+- `update_mute_state(ctx, contact, muted, report_id, doc, replay=False)`: CHT `updateMuteState`. The
+  contact (hydrated) is the root; on unmute the root is its topmost muted ancestor (the contact itself
+  when none is muted). The root and all its descendants (view `sentinel/contacts_by_ancestor`, paged,
+  documents included) then get:
   - the contact doc: `muted: <ISO now>` (an already muted contact keeps its date) or no `muted`
-    (`update_contact`, CHT `updateContact`, including the doc-level `muting_history.server_side`
-    of contacts muted offline);
+    (`update_contact`, CHT `updateContact`: a contact whose doc-level `muting_history` was last
+    updated offline, or disagrees, is re-stamped and gets `server_side: {muted, date}`,
+    `last_update: server_side`);
   - their valid registrations, active milestone enrollments and upcoming appointments
     (`reports_by_subject` with every subject id at once):
     mute: `scheduled`/`pending` tasks become `muted`; unmute: `muted` tasks due at or after the start
     of today (the `timezone` setting's day) become `scheduled`, older ones stay `muted`;
   - their infodocs: `muting_history` gets `{muted, date, report_id}` appended, unless the last entry
-    already has the same `muted` and `report_id` (CHT `addMutingHistory`).
+    already has the same `muted` and `report_id` (CHT `addMutingHistory`), so replays add nothing twice.
+  With `replay` (a report the webapp already applied offline, see `was_processed_client_side`), it
+  returns CHT's replay queue: the ids of the reports of every offline event that came *after* this
+  report in any of these contacts' `muting_history.client_side` (events without `report_id` or
+  `date` skipped), ordered by `String(date)` (stable), each id once, first place kept
+  (`client_events_to_replay`, `sorted_event_queue`). Otherwise it returns `[]`.
   CHT does this 50 contacts at a time with a few requests each; here the whole tree costs a view
   page per 1,000 contacts, one `reports_by_subject` request per 1,000 subject ids, one infodoc
   read per 1,000, and the batch's single `_bulk_docs` writes.
 - `is_muted_in_lineage(doc, before_ms)`: the id of the nearest muted ancestor (muted at or before
   `before_ms` when that is given: a new contact is muted only by mutes older than its arrival).
-- `mute_new_contact(ctx, doc)`: CHT muting.js `processContact` for a contact created under a muted
-  place: muted now, its registrations muted, and the mute's report id (the last one in the muted
-  ancestor's history) recorded in its own infodoc.
+- `process_contact(ctx, doc)`: CHT muting.js `processContact`, for a contact created under a muted
+  place (`is_new_contact_with_muted_parent`) or one muted/unmuted offline (`is_last_updated_by_client`):
+  the contact is muted now when it is new under a muted place or carries `muted`, else unmuted; its
+  registrations follow; its infodoc records the report id of its own last offline event (offline) or
+  of the muted ancestor's last infodoc entry (new contact); then `update_contact`.
+
+The doc-level history the webapp writes (CHT webapp muting.transition.ts, documented in CHT's
+transitions reference) is `muting_history: {last_update: client_side|server_side, server_side:
+{muted, date}, client_side: [{muted, date, report_id}]}` on contacts, and `client_side_transitions:
+{muting: true}` on the reports it applied.
 
 Reads: through the batch context. Writes: staged contacts, registrations and infodocs.
-Not implemented: CHT's replay of offline (client-side) muting events (`client_side_transitions`).
 """
 from __future__ import annotations
 
@@ -32,7 +45,7 @@ from typing import Any, Iterable
 
 from . import clock
 from .ddocs import SENTINEL_DDOC
-from .docs import Doc, utc_iso
+from .docs import Doc, js_number_string, js_truthy, utc_iso
 from .messages import set_task_state
 from .appointments import ACTIVE as APPOINTMENT_ACTIVE
 from .registrations import registrations_of, subject_ids
@@ -41,6 +54,8 @@ DESCENDANTS_VIEW = "contacts_by_ancestor"
 PAGE_SIZE = 1000
 CLIENT = "client_side"
 SERVER = "server_side"
+CLIENT_SIDE_TRANSITIONS = "client_side_transitions"
+TRANSITION = "muting"
 
 
 # --- pure rules -----------------------------------------------------------------------------------
@@ -77,8 +92,72 @@ def replication_ms(info: Any) -> float | None:
 
 
 def is_last_updated_by_client(doc: Any) -> bool:
+    """CHT isLastUpdatedByClient: the contact's doc-level muting history was last written offline."""
     history = doc.get("muting_history") if isinstance(doc, dict) else None
     return isinstance(history, dict) and history.get("last_update") == CLIENT
+
+
+def was_processed_client_side(doc: Any) -> bool:
+    """CHT wasProcessedClientSide: the webapp already applied this mute/unmute report offline."""
+    marks = doc.get(CLIENT_SIDE_TRANSITIONS) if isinstance(doc, dict) else None
+    return isinstance(marks, dict) and js_truthy(marks.get(TRANSITION))
+
+
+def is_new_contact_with_muted_parent(doc: Any, info: Any) -> bool:
+    """CHT isNewContactWithMutedParent: not muted, a muted ancestor (muted before the contact's
+    `initial_replication_date`, when the infodoc has a real one), no infodoc muting history yet, and
+    not a contact updated offline (those are replayed from their own history)."""
+    return (
+        isinstance(doc, dict)
+        and not js_truthy(doc.get("muted"))
+        and is_muted_in_lineage(doc, replication_ms(info)) is not None
+        and not (isinstance(info, dict) and js_truthy(info.get("muting_history")))
+        and not is_last_updated_by_client(doc)
+    )
+
+
+def _js_string(value: Any) -> str:
+    """JavaScript String(value), for the dates of offline events (ISO strings, or numbers in tests)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return js_number_string(value)
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join("" if v is None else _js_string(v) for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
+def client_events_to_replay(contacts: Iterable[Any], report_id: Any) -> list[dict[str, Any]]:
+    """CHT getClientMutingEventsToReplay: per contact, every offline event after the first one of
+    `report_id` in its `muting_history.client_side` (events without report_id or date are skipped)."""
+    events: list[dict[str, Any]] = []
+    for contact in contacts:
+        history = contact.get("muting_history") if isinstance(contact, dict) else None
+        client = history.get(CLIENT) if isinstance(history, dict) else None
+        if not isinstance(client, list):
+            continue
+        found = False
+        for event in client:
+            if not isinstance(event, dict) or not js_truthy(event.get("report_id")) or not js_truthy(event.get("date")):
+                continue
+            if found:
+                events.append(event)
+            elif event.get("report_id") == report_id:
+                found = True
+    return events
+
+
+def sorted_event_queue(events: Iterable[dict[str, Any]]) -> list[Any]:
+    """CHT getSortedEventQueue: report ids by `String(date)` (a stable sort), each once, first kept.
+    (CHT compares with localeCompare; for the ISO dates the webapp writes that is the same order.)"""
+    ordered = sorted(events, key=lambda e: _js_string(e.get("date")))
+    return list(dict.fromkeys(e.get("report_id") for e in ordered))
 
 
 def update_contact(contact: Doc, muted: str | None, now: Any) -> bool:
@@ -207,13 +286,17 @@ def update_registrations(ctx: Any, ids: Iterable[str], muted: str | None, doc: D
     return changed
 
 
-def update_mute_state(ctx: Any, contact: Doc, muted: bool, report_id: str, doc: Doc | None = None) -> list[str]:
-    """CHT updateMuteState for a hydrated contact; returns the ids of the contacts it went through."""
+def update_mute_state(
+    ctx: Any, contact: Doc, muted: bool, report_id: str, doc: Doc | None = None, replay: bool = False
+) -> list[Any]:
+    """CHT updateMuteState for a hydrated contact; with `replay`, CHT's queue of later offline muting
+    reports to replay (see the module docstring), else []."""
     stamp = utc_iso(ctx.now) if muted else None
     root = contact.get("_id") if muted else topmost_muted(contact)
     ids = [root, *(i for i in descendant_ids(ctx, root) if i != root)]
     ctx.batch.load_many(ids)
     contacts = [c for c in (ctx.batch.lookup(i) for i in ids) if c is not None]
+    events = client_events_to_replay(contacts, report_id) if replay else []
     subjects: list[str] = []
     for found in contacts:
         if update_contact(found, stamp, ctx.now):
@@ -225,16 +308,22 @@ def update_mute_state(ctx: Any, contact: Doc, muted: bool, report_id: str, doc: 
         info = infos.get(found["_id"])
         if info is not None and add_muting_history(info, stamp, report_id, ctx.now):
             ctx.stage_infodoc(found["_id"])
-    return [c["_id"] for c in contacts]
+    return sorted_event_queue(events)
 
 
-def mute_new_contact(ctx: Any, doc: Doc) -> bool:
-    """CHT muting.js processContact for a new contact under a muted place (`doc` is hydrated)."""
-    stamp = utc_iso(ctx.now)
+def process_contact(ctx: Any, doc: Doc) -> bool:
+    """CHT muting.js processContact (`doc` is the hydrated contact being processed, `ctx.info` its
+    infodoc): a new contact under a muted place, or a contact muted or unmuted offline."""
+    stamp = utc_iso(ctx.now) if is_new_contact_with_muted_parent(doc, ctx.info) or js_truthy(doc.get("muted")) else None
     update_registrations(ctx, subject_ids(doc), stamp)
-    muted_parent = is_muted_in_lineage(doc, replication_ms(ctx.info))
-    parent_info = ctx.infodocs([muted_parent]).get(muted_parent) if muted_parent else None
-    report_id = last_report_id(parent_info.get("muting_history")) if parent_info else None
-    add_muting_history(ctx.info, stamp, report_id, ctx.now)
-    update_contact(doc, stamp, ctx.now)
-    return True
+    if is_last_updated_by_client(doc):  # the report of its last offline event
+        report_id = last_report_id(doc["muting_history"].get(CLIENT))
+    else:  # the last mute of the muted ancestor
+        muted_parent = is_muted_in_lineage(doc, replication_ms(ctx.info))
+        parent_info = ctx.infodocs([muted_parent]).get(muted_parent) if muted_parent else None
+        report_id = last_report_id(parent_info.get("muting_history")) if parent_info else None
+    history_changed = add_muting_history(ctx.info, stamp, report_id, ctx.now)
+    changed = update_contact(doc, stamp, ctx.now)
+    if history_changed and not changed:  # CHT saved the history itself; the infodoc must not wait for a run
+        ctx.stage_infodoc(ctx.doc_id)
+    return changed
