@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler = Scheduler(runner.job_env(), clock=utc_now, interval=args.schedule_interval)
         install_signal_handlers(runner, scheduler)
         runner.settings_listeners.append(scheduler.request_run)  # a new or changed order job: re-plan now
+        runner.job_listeners.append(scheduler.request_run)  # e.g. an outbound push queued: send it now
         try:
             runner.setup()
         except TransientError:

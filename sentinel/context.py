@@ -67,6 +67,7 @@ class BatchContext:
         self._staged_infos: dict[str, set[str]] = {}
         self._sentinel_docs: dict[str, Doc | None] = {}  # other sentinel-database docs (outbound tasks), by _id
         self._staged_sentinel: dict[str, set[str]] = {}
+        self._wakes: dict[str, str] = {}  # staged sentinel doc id -> the scheduled job that acts on it
         self._created: set[str] = set()  # ids of documents this batch creates (staged without a _rev)
         self.memo: dict[Any, Any] = {}  # per-batch caches of transitions (e.g. multi_report_alerts' window)
         self.changed_docs: list[Doc] = []  # the documents of the batch's changes, as stored (set by the pipeline)
@@ -264,13 +265,20 @@ class BatchContext:
                 self._sentinel_docs[doc_id] = found.get(doc_id)
         return {i: self._sentinel_docs[i] for i in ids if self._sentinel_docs.get(i) is not None}
 
-    def stage_sentinel_doc(self, doc: Doc, origin: str) -> None:
+    def stage_sentinel_doc(self, doc: Doc, origin: str, job: str | None = None) -> None:
         """Save `doc` in the sentinel database with the batch's infodocs (only if the change `origin`
-        is done). Use a deterministic `_id`; a 409 keeps the stored version."""
+        is done). Use a deterministic `_id`; a 409 keeps the stored version. `job`: the scheduled job
+        that acts on the document, asked to run as soon as the batch is saved (not at its next interval)."""
         if not isinstance(doc.get("_id"), str) or not doc["_id"]:
             raise ValueError("a staged document needs an _id (use a deterministic one, for idempotence)")
         self._sentinel_docs[doc["_id"]] = doc
         self._staged_sentinel.setdefault(doc["_id"], set()).add(origin)
+        if job is not None:
+            self._wakes[doc["_id"]] = job
+
+    def jobs_to_wake(self, done: set[str]) -> set[str]:
+        """The scheduled jobs that documents staged by these done changes are waiting for."""
+        return {job for doc_id, job in self._wakes.items() if self._staged_sentinel.get(doc_id, set()) & done}
 
     def validation_query(self, view: str, keys: list[Any]) -> list[dict[str, Any]]:
         """The `query` of `validation`: reports by field value from their view, and contacts by
@@ -425,8 +433,8 @@ class Context:
         """Documents of the sentinel database (outbound tasks); change one, then `stage_sentinel_doc`."""
         return self.batch.sentinel_docs(ids)
 
-    def stage_sentinel_doc(self, doc: Doc) -> None:
-        self.batch.stage_sentinel_doc(doc, origin=self.doc_id)
+    def stage_sentinel_doc(self, doc: Doc, job: str | None = None) -> None:
+        self.batch.stage_sentinel_doc(doc, origin=self.doc_id, job=job)
 
     def next_shortcode(self) -> str:
         """A new patient/place/case id, unique in the database and within this batch."""

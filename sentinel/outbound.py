@@ -110,6 +110,7 @@ log = logging.getLogger(__name__)
 SECTION = "outbound"
 TASK_PREFIX = "task:outbound:"
 TASK_TYPE = "task:outbound"
+JOB = "outbound"  # the scheduled job's name (sentinel.scheduler.JOBS), woken after a batch that queued a task
 PAGE_SIZE = 1000  # tasks per page (CHT's BATCH_SIZE)
 REQUEST_TIMEOUT = 10.0  # seconds (CHT's OUTBOUND_REQ_TIMEOUT)
 JOB_TIME_FRAME = timedelta(minutes=5)  # a cron config is due this close to a cron time (CHT)

@@ -83,6 +83,7 @@ class BatchOutcome:
     echoes: int = 0  # changes that were the feed's echo of our own writes
     requeue: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
+    wake_jobs: set[str] = field(default_factory=set)  # scheduled jobs with work this batch queued (outbound)
 
     def absorb(self, other: "BatchOutcome") -> None:
         """Add the work of another pass (a re-run, one change of a serial fallback) to this one."""
@@ -90,6 +91,7 @@ class BatchOutcome:
         self.written += other.written
         self.ran += other.ran
         self.failed += other.failed
+        self.wake_jobs |= other.wake_jobs
 
 
 class RecentWrites:
@@ -237,6 +239,7 @@ class Pipeline:
             if origins & done_ids:
                 to_save.setdefault(info["_id"], info)
         self._save_sentinel_docs(list(to_save.values()) + [{"_id": e["_id"], "_rev": e["_rev"], "_deleted": True} for e in cleared])
+        out.wake_jobs |= batch.jobs_to_wake(done_ids)
         if self.parked_ids is not None:
             self.parked_ids.difference_update(e["doc_id"] for e in cleared)
         return out

@@ -105,6 +105,8 @@ class Runner:
         self._backlog: tuple[float, int | None, bool] = (0.0, None, True)
         self._echo_share = 0.0  # of the last batch
         self.settings_listeners: list[Callable[[], None]] = []  # called after valid settings are loaded
+        # called with the scheduled jobs a batch queued work for (after its checkpoint), e.g. outbound
+        self.job_listeners: list[Callable[[set[str]], None]] = []
 
     def job_env(self) -> JobEnv:
         """What scheduled jobs see: the databases and, at call time, the settings in force."""
@@ -227,6 +229,9 @@ class Runner:
         # a page that was not full held everything there was: nothing was left behind it
         pending = page.pending if page.pending is not None or len(page.results) >= self.batch_size else 0
         self._log_batch(outcome, pending, time.monotonic() - started)
+        if outcome.wake_jobs:
+            for listener in self.job_listeners:
+                listener(set(outcome.wake_jobs))
         release_memory()
         return outcome
 

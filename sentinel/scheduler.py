@@ -34,7 +34,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, outbound, reminders
 from .couch import CouchDB
@@ -115,7 +115,7 @@ def _newest_message_ms(doc: dict) -> float | None:
 JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("due_tasks", due_tasks.run),
     ("reminders", reminders.run),
-    ("outbound", outbound.run),  # CHT: after replications, which we do not have
+    (outbound.JOB, outbound.run),  # CHT: after replications, which we do not have
     ("transitions_disabled_reminder", transitions_disabled_reminder),
     ("sms_history_cleanup", sms_history_cleanup),
     ("milestone_defaults", milestone_defaults.run),
@@ -144,7 +144,9 @@ def run_jobs(env: JobEnv, now: datetime, jobs=None) -> dict[str, str | None]:
 
 
 class Scheduler:
-    """Runs the jobs in a daemon thread every INTERVAL_SECONDS, or at once when `request_run()` is called."""
+    """Runs the jobs in a daemon thread every INTERVAL_SECONDS, or at once when `request_run()` is
+    called; `request_run(jobs)` runs only those jobs at once (work a batch just queued for them), and
+    the next interval still runs them all."""
 
     def __init__(self, env: JobEnv, clock: Callable[[], datetime], interval: float = INTERVAL_SECONDS):
         self.env = env
@@ -152,23 +154,38 @@ class Scheduler:
         self.interval = interval
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._all_requested = True  # the first run runs every job
+        self._requested: set[str] = set()
         self._thread = threading.Thread(target=self._loop, name="sentinel-scheduler", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def request_run(self) -> None:
+    def request_run(self, jobs: Iterable[str] | None = None) -> None:
+        with self._lock:
+            if jobs is None:
+                self._all_requested = True
+            else:
+                self._requested.update(jobs)
         self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
+    def _next_jobs(self, woken: bool) -> list[tuple[str, Callable[[JobEnv, datetime], None]]]:
+        with self._lock:
+            everything = self._all_requested or not woken
+            requested, self._requested, self._all_requested = self._requested, set(), False
+        return JOBS if everything else [(name, job) for name, job in JOBS if name in requested]
+
     def _loop(self) -> None:
+        woken = False
         while not self._stop.is_set():
             try:
-                run_jobs(self.env, self.clock())
+                run_jobs(self.env, self.clock(), self._next_jobs(woken))
             except Exception:  # run_jobs already logs each job; this guards the loop itself
                 log.exception("Scheduled jobs failed")
-            self._wake.wait(self.interval)
+            woken = self._wake.wait(self.interval)
             self._wake.clear()

@@ -207,6 +207,27 @@ def test_settings_warnings_are_in_the_start_up_log_status_and_check_config(couch
     assert "warnings:    3 settings value(s)" in human and "settings.synthetic_date" in human
 
 
+def test_a_push_the_daemon_queues_is_sent_at_once_not_at_the_next_interval(couch, couch_url, tmp_path, httpserver):
+    httpserver.expect_request("/in", method="POST").respond_with_json({})
+    settings = {"transitions": {"mark_for_outbound": True}, "outbound": {"referral": {
+        "relevant_to": "doc.form === 'REF'",
+        "destination": {"base_url": httpserver.url_for("/"), "path": "/in"},
+        "mapping": {"id": "doc._id", "patient": "doc.fields.patient_id"},
+    }}}
+    file = tmp_path / "outbound.json"
+    file.write_text(json.dumps(settings))
+    assert sentinel("settings", "push", str(file), couch_url=couch_url).returncode == 0
+    process = Daemon(couch_url, tmp_path / "sentinel.log")  # the jobs' interval is the default 5 minutes
+    try:
+        process.wait_for("Following")
+        process.wait_for("Task outbound completed")
+        couch.put(report("ref-1", form="REF", fields={"patient_id": "12345"}))
+        wait_until(lambda: len(httpserver.log) == 1)
+        assert httpserver.log[0][0].get_json() == {"id": "ref-1", "patient": "12345"}
+    finally:
+        process.stop()
+
+
 def test_tick_runs_the_scheduled_jobs_once_as_of_the_given_time(couch, couch_url):
     couch.put({"_id": "settings", "settings": {"transitions": {"nope": True}}})
     result = sentinel("tick", "--now", "2026-01-31T09:00:00Z", couch_url=couch_url)

@@ -83,11 +83,11 @@ def _queue(doc_id: str, keys: list[str], ctx: Context) -> None:
     if existing is None:
         log.info("Creating outbound task %s", task_id)
         ctx.stage_sentinel_doc({"_id": task_id, "type": outbound.TASK_TYPE, "created": int(ctx.now.timestamp() * 1000),
-                                "doc_id": doc_id, "queue": keys})
+                                "doc_id": doc_id, "queue": keys}, job=outbound.JOB)
         return
     queue = existing.get("queue") if isinstance(existing.get("queue"), list) else []
     missing = [k for k in keys if k not in queue]
     if missing:
         task = clone(existing)
         task["queue"] = [*queue, *missing]
-        ctx.stage_sentinel_doc(task)
+        ctx.stage_sentinel_doc(task, job=outbound.JOB)
