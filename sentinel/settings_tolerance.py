@@ -95,6 +95,14 @@ RULES: dict[str, tuple[str, str]] = {
         "read as translations under the docs' texts (a doc's text wins), with one warning: an old "
         "configuration loaded as it is keeps its texts",
     ),
+    "timezone, max_overdue, milestone_schedules, milestone_enrollments, order_jobs, appointment_reminders": (
+        "not CHT keys (Sentinel's own features)",
+        "checked strictly: any problem fails closed with its JSON path (nobody's CHT configuration has them)",
+    ),
+    "transitions.generate_patient_id_on_people": (
+        "runs, logging that it is deprecated since 3.8",
+        "runs as `generate_shortcode_on_contacts`, with a settings warning saying so",
+    ),
     "a key CHT does not read": (
         "ignored (settings hold keys for the webapp, API, tasks and targets)",
         "ignored silently",

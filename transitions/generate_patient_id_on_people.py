@@ -4,7 +4,6 @@ Reads and writes what generate_shortcode_on_contacts does.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from sentinel.settings import Settings
@@ -18,8 +17,9 @@ filter = _shortcodes.filter  # noqa: A001
 run = _shortcodes.run
 
 
-def check_config(section: Any, settings: Settings) -> list[str]:
-    logging.getLogger(__name__).warning(
-        'generate_patient_id_on_people transition is deprecated since 3.8.x. Please use "generate_shortcode_on_contacts" transition instead.'
-    )
-    return []
+def config_warnings(section: Any, settings: Settings) -> list[str]:
+    """CHT logs a deprecation warning at load; it is one of the settings warnings here."""
+    return [
+        "settings.transitions.generate_patient_id_on_people: deprecated since CHT 3.8.x; it runs as "
+        '"generate_shortcode_on_contacts" does (use that name)'
+    ]
