@@ -39,7 +39,7 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "multipart_sms_limit": (
         "`config.get(k) || 10`; a numeric string compares as a number",
-        "`\"\"` → 10 and `\"5\"` → 5 with a warning; other text fails closed (CHT would cut every message)",
+        "`\"\"` or 0 → 10 and `\"5\"` → 5 with a warning; other text fails closed (CHT would cut every message)",
     ),
     "locale, locale_outgoing": (
         "`doc.locale || locale_outgoing || locale || 'en'`: `\"\"` falls through",
@@ -141,9 +141,10 @@ class _Normaliser:
             return ABSENT
         return value
 
-    def integer(self, path: tuple[Any, ...], value: Any, default_note: str) -> Any:
-        """CHT's `value || default` then a number coercion: `""` → unset, `"7"` → 7, 7.9 → 7."""
-        if value == "":
+    def integer(self, path: tuple[Any, ...], value: Any, default_note: str, zero_is_unset: bool = False) -> Any:
+        """CHT's `value || default` then a number coercion: `""` → unset, `"7"` → 7, 7.9 → 7 (and 0 →
+        unset where the default is not 0: `0 || 10` is 10)."""
+        if value == "" or (zero_is_unset and value == 0 and not isinstance(value, bool)):
             self.warn(path, value, f"is read as unset ({default_note}), as CHT reads it")
             return ABSENT
         if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
@@ -276,7 +277,7 @@ _TOP_LEVEL: dict[str, Callable[[_Normaliser, tuple[Any, ...], Any], Any]] = {
     "schedule_morning_minutes": lambda n, p, v: n.integer(p, v, "0"),
     "schedule_evening_hours": lambda n, p, v: n.integer(p, v, "23"),
     "schedule_evening_minutes": lambda n, p, v: n.integer(p, v, "0"),
-    "multipart_sms_limit": lambda n, p, v: n.integer(p, v, "10 parts"),
+    "multipart_sms_limit": lambda n, p, v: n.integer(p, v, "10 parts", zero_is_unset=True),
     "locale": _Normaliser.locale,
     "locale_outgoing": _Normaliser.locale,
     "gateway_number": _Normaliser.text,

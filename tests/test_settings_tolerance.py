@@ -135,3 +135,12 @@ def test_cht2_translations_in_the_settings_are_read_under_the_translation_docs()
 def test_an_empty_string_for_a_section_is_no_section(section):
     normalised, warnings = tolerate({section: ""})
     assert section not in normalised and [w.split(":")[0] for w in warnings] == [f"settings.{section}"]
+
+
+def test_nulls_inside_messages_and_sms_are_absent_as_in_cht():
+    settings, _ = build({
+        "sms": {"duplicate_limit": None, "default_to_sender": 1, "outgoing_service": None},
+        "update_clinics": [{"form": "A", "messages": [{"event_type": None, "translation_key": None, "bool_expr": None,
+                                                       "recipient": None, "message": "Who are you?"}]}],
+    })
+    assert settings.warnings == ()
