@@ -25,8 +25,10 @@ Jobs, in CHT's order (spec 4.1), then ours:
   reminders, expiry.
 - `appointment_outcomes` (`sentinel/appointment_outcomes.py`): appointments past without attendance
   become `missed`.
+- `user_replacement` (`sentinel/user_replacement.py`, the effect of CHT's `create_user_for_contacts`):
+  the `task:user-replacement:` queue: new token-login users, login SMS, original users deleted.
 
-`due_tasks`, `reminders` and `outbound` do nothing while the settings are invalid (`env.settings()` is None).
+`due_tasks`, `reminders`, `outbound` and `user_replacement` do nothing while the settings are invalid (`env.settings()` is None).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
-from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, outbound, reminders
+from . import appointment_outcomes, due_tasks, metrics, history, milestone_defaults, order_dispatch, order_replan, outbound, reminders, user_replacement
 from .couch import CouchDB
 from .errors import ConfigError
 from .settings import Settings
@@ -122,6 +124,7 @@ JOBS: list[tuple[str, Callable[[JobEnv, datetime], None]]] = [
     ("order_replan", order_replan.run),  # before the dispatcher: it sends from up-to-date plans
     ("order_dispatch", order_dispatch.run),
     ("appointment_outcomes", appointment_outcomes.run),
+    (user_replacement.JOB, user_replacement.run),
 ]
 
 

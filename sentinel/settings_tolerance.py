@@ -87,8 +87,8 @@ RULES: dict[str, tuple[str, str]] = {
         "read the same way where they are used (no warning: nothing is ignored)",
     ),
     "transitions.create_user_for_contacts": (
-        "needs CHT API's user creation, `token_login.enabled` and `app_url`; loading fails without them",
-        "not run: one warning (users are created by CHT API, not by Sentinel); the other transitions run",
+        "`init` throws without `token_login.enabled` or `app_url`: every transition stops",
+        "the same, with CHT's messages; the replacement itself is made by the `user_replacement` job",
     ),
     "translations (a list: CHT 2.x)": (
         "CHT 3's upgrade moved these texts into `messages-<locale>` docs; CHT 4 reads only the docs",

@@ -284,7 +284,7 @@ def test_the_job_skips_while_settings_are_invalid(server, main):
 def test_jobs_run_in_cht_order_then_ours():
     assert [name for name, _ in scheduler.JOBS] == ["due_tasks", "reminders", "outbound", "transitions_disabled_reminder", "sms_history_cleanup",
                                                    "milestone_defaults", "order_replan", "order_dispatch",
-                                                   "appointment_outcomes"]
+                                                   "appointment_outcomes", "user_replacement"]
 
 
 @pytest.mark.parametrize(

@@ -86,21 +86,16 @@ def test_the_warnings_are_on_the_settings_and_the_transitions_run():
     settings, transitions = build({
         "synthetic_date": "",
         "schedule_morning_hours": "6",
-        "transitions": {"update_sent_by": "true", "create_user_for_contacts": True},
+        "transitions": {"update_sent_by": "true", "generate_patient_id_on_people": True},
     })
-    assert [t.name for t in transitions] == ["update_sent_by"]
+    assert [t.name for t in transitions] == ["generate_patient_id_on_people", "update_sent_by"]
     assert settings.get("schedule_morning_hours") == 6 and settings.get("synthetic_date") is None
     assert [w.split(":")[0] for w in settings.warnings] == [
         "settings.synthetic_date",
         "settings.schedule_morning_hours",
         "settings.transitions.update_sent_by",
-        "settings.transitions.create_user_for_contacts",
+        "settings.transitions.generate_patient_id_on_people",
     ]
-
-
-def test_a_disabled_transition_sentinel_does_not_run_is_not_warned_about():
-    settings, _ = build({"transitions": {"create_user_for_contacts": {"disable": True}}})
-    assert settings.warnings == ()
 
 
 def test_every_rule_is_described_for_the_readme_table():

@@ -42,15 +42,11 @@ AVAILABLE = (
     "resolve_pending",
     "muting",
     "mark_for_outbound",
+    "create_user_for_contacts",
     "milestone_tracking",  # ours (MOTECH schedule tracking), after CHT's
     "order_planning",  # ours (eFORSK automatic orders): after death_reporting and registration
 )
 
 # CHT transitions that a settings doc may enable but that Sentinel does not run, with the reason: an
 # enabled one is a settings warning, not a problem (CHT deployments enable them for CHT API's sake).
-NOT_RUN = {
-    "create_user_for_contacts": (
-        "the users it would create log in through CHT API's token-login link (`app_url`, "
-        "`token_login`); Sentinel creates and replaces no users"
-    ),
-}
+NOT_RUN: dict[str, str] = {}
