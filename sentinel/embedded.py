@@ -1,13 +1,16 @@
 """An embedded CouchDB-protocol server for development, tests and CI: PouchDB Server from npm.
 
-`PouchDBServer` starts `node_modules/pouchdb-server` (installed by `npm ci` from our lock file) on a
-free loopback port with its data in a folder (a temporary one unless given), waits until it answers,
-and stops it. Started with `--unhandled-rejections=warn`: without it one unsupported request
-(`filter=_selector`) kills the whole server on Node >= 15.
+`PouchDBServer` starts `node_modules/pouchdb-server` (installed by `npm ci` from our lock file; for an
+installed wheel, wherever `sentinel.paths.find_pouchdb_server` finds it) on a free loopback port with
+its data in a folder (a temporary one unless given), waits until it answers, and stops it. Started
+with `--unhandled-rejections=warn`: without it one unsupported request (`filter=_selector`) kills the
+whole server on Node >= 15. When it cannot start, it raises `EmbeddedServerError`, which the command
+line prints as one message (no traceback) and exits with 2.
 """
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import signal
 import socket
@@ -18,7 +21,30 @@ from pathlib import Path
 
 import httpx
 
-from .paths import POUCHDB_SERVER_BIN
+from .errors import SentinelError
+from .paths import INSTALLED, POUCHDB_SERVER_ENV, POUCHDB_SERVER_VERSION, find_pouchdb_server, pouchdb_server_candidates
+
+
+class EmbeddedServerError(SentinelError, RuntimeError):
+    """PouchDB Server is missing or would not start (a RuntimeError too, as it was before)."""
+
+
+def not_found_message() -> str:
+    """What to do when PouchDB Server is nowhere: where it was looked for, and the three ways out."""
+    places = pouchdb_server_candidates()
+    if os.environ.get(POUCHDB_SERVER_ENV):  # it alone is looked at, so it must go for the folder to count
+        missing, unset = f"is not where {POUCHDB_SERVER_ENV} says: no file {places[0]}", f", and unset {POUCHDB_SERVER_ENV}"
+    else:
+        missing, unset = "is not installed; looked for it in:\n" + "\n".join(f"    {path}" for path in places), ""
+    checkout = "" if INSTALLED else "  - or, in the checkout: `make install` (runs `npm ci`)\n"
+    return (
+        f"PouchDB Server (the embedded database of --embedded) {missing}\n"
+        f"Either:\n"
+        f"  - install it in the current folder (needs Node 18+): npm install pouchdb-server@{POUCHDB_SERVER_VERSION}{unset}\n"
+        f"{checkout}"
+        f"  - or set {POUCHDB_SERVER_ENV} to the path of its bin (node_modules/pouchdb-server/bin/pouchdb-server)\n"
+        f"  - or run against a CouchDB instead: set COUCH_URL=http://user:pass@host:5984/medic (or pass --couch-url)"
+    )
 
 
 def free_port() -> int:
@@ -29,8 +55,10 @@ def free_port() -> int:
 
 class PouchDBServer:
     def __init__(self, data_dir: str | Path | None = None, port: int | None = None, in_memory: bool = False):
-        if not POUCHDB_SERVER_BIN.exists():
-            raise RuntimeError(f"PouchDB Server is not installed ({POUCHDB_SERVER_BIN}); run `npm ci` (or `make install`)")
+        bin_path = find_pouchdb_server()
+        if bin_path is None:
+            raise EmbeddedServerError(not_found_message())
+        self.bin = bin_path
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="sentinel-pouchdb-"))
         self.port = port or free_port()
@@ -45,19 +73,26 @@ class PouchDBServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         storage = ["--in-memory"] if self.in_memory else ["--dir", str(self.data_dir)]
         log = open(self.data_dir / "server.log", "ab")
-        self.process = subprocess.Popen(
-            ["node", "--unhandled-rejections=warn", str(POUCHDB_SERVER_BIN), "--host", "127.0.0.1", "--port", str(self.port), *storage],
-            cwd=self.data_dir,  # it writes config.json and log.txt into its working directory
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal is for Sentinel, which stops us in order
-        )
-        log.close()
+        try:
+            self.process = subprocess.Popen(
+                ["node", "--unhandled-rejections=warn", str(self.bin), "--host", "127.0.0.1", "--port", str(self.port), *storage],
+                cwd=self.data_dir,  # it writes config.json and log.txt into its working directory
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal is for Sentinel, which stops us in order
+            )
+        except FileNotFoundError:
+            raise EmbeddedServerError(
+                f"Node.js (`node`) is not on PATH: PouchDB Server ({self.bin}) needs Node 18+; "
+                "install Node, or set COUCH_URL to a CouchDB instead"
+            ) from None
+        finally:
+            log.close()
         atexit.register(self.stop)  # never leave a server behind, even when the caller forgets
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"PouchDB Server exited with {self.process.returncode}; see {self.data_dir / 'server.log'}")
+                raise EmbeddedServerError(f"PouchDB Server exited with {self.process.returncode}; see {self.data_dir / 'server.log'}")
             try:
                 if httpx.get(self.url + "/", timeout=1.0).status_code == 200:
                     return self
@@ -65,7 +100,7 @@ class PouchDBServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"PouchDB Server did not answer on {self.url} within {timeout}s")
+        raise EmbeddedServerError(f"PouchDB Server did not answer on {self.url} within {timeout}s")
 
     def stop(self, remove_data: bool | None = None) -> None:
         if self.process is not None and self.process.poll() is None:
