@@ -35,9 +35,9 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sentinel import ddocs  # noqa: E402
-from sentinel.couch import CouchServer, split_couch_url  # noqa: E402
-from sentinel.embedded import PouchDBServer  # noqa: E402
-from sentinel.settings import SettingsStore  # noqa: E402
+from sentinel.core.couch import CouchServer, split_couch_url  # noqa: E402
+from sentinel.core.embedded import PouchDBServer  # noqa: E402
+from sentinel.core.settings import SettingsStore  # noqa: E402
 
 TRANSITIONS = {"update_clinics": True, "update_sent_by": True, "generate_shortcode_on_contacts": True}
 

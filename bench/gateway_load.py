@@ -35,8 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sentinel.couch import CouchServer  # noqa: E402
-from sentinel.embedded import PouchDBServer  # noqa: E402
+from sentinel.core.couch import CouchServer  # noqa: E402
+from sentinel.core.embedded import PouchDBServer  # noqa: E402
 
 AUTH = ("loadtest", "loadtest-password")
 

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import report  # noqa: E402
-from sentinel.couch import CouchServer, split_couch_url  # noqa: E402
-from sentinel.embedded import PouchDBServer  # noqa: E402
+from sentinel.core.couch import CouchServer, split_couch_url  # noqa: E402
+from sentinel.core.embedded import PouchDBServer  # noqa: E402
 
 
 def timed(fn) -> float:

@@ -1,6 +1,6 @@
 """`python -m sentinel` is the `sentinel` command."""
 import sys
 
-from .cli import main
+from sentinel.daemon.cli import main
 
 sys.exit(main())

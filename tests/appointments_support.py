@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sentinel.couch import CouchDB
+from sentinel.core.couch import CouchDB
 
 from .orders_support import iso, ms, sentinel_cli
 from .support import CHW, HIERARCHY, Clock, ClockedWorld, drain

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from transitions.default_responses import start_date as default_responses_start_date
 
-from sentinel.settings import build, load_defaults, read_settings_file, transition_enabled
+from sentinel.core.settings import build, load_defaults, read_settings_file, transition_enabled
 
 CORPUS_DIR = Path(__file__).parent / "data" / "cht-configs"
 SOURCES = json.loads((CORPUS_DIR / "sources.json").read_text())
@@ -190,7 +190,7 @@ def trigger_reports(values: dict[str, Any], people: People) -> list[Trigger]:
 
 def check_config(path: Path) -> tuple[list[str], list[str]]:
     """(problems, warnings) of `sentinel check-config` for a corpus file."""
-    from sentinel.errors import ConfigError
+    from sentinel.core.errors import ConfigError
 
     try:
         settings, _ = build(settings_of(path))

@@ -6,9 +6,9 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.embedded import PouchDBServer
-from sentinel.runner import Runner
+from sentinel.core.couch import CouchDB, CouchServer
+from sentinel.core.embedded import PouchDBServer
+from sentinel.daemon.runner import Runner
 
 from .support import HIERARCHY, new_runner, put_settings
 

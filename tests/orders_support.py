@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sentinel.couch import CouchDB
+from sentinel.core.couch import CouchDB
 
 from .support import Clock, ClockedWorld, drain, report
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from sentinel.couch import CouchDB, CouchServer
-from sentinel.docs import clone
-from sentinel.runner import Runner
-from sentinel.scheduler import run_jobs
+from sentinel.core.couch import CouchDB, CouchServer
+from sentinel.core.docs import clone
+from sentinel.daemon.runner import Runner
+from sentinel.jobs.scheduler import run_jobs
 
 # CHT's test hierarchy: district_hospital > health_center > clinic, each with a person contact.
 DH = {"_id": "district", "type": "district_hospital", "name": "District", "contact": {"_id": "dh-person"}}

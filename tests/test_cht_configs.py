@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sentinel.cli import main as cli
+from sentinel.daemon.cli import main as cli
 
 from .cht_corpus import CORPUS, CORPUS_DIR, SOURCES, check_config, corpus_ids, hierarchy_for, settings_of, trigger_reports
 from .support import Clock, ClockedWorld, processed

@@ -18,8 +18,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from sentinel.couch import CouchServer
-from sentinel.embedded import PouchDBServer
+from sentinel.core.couch import CouchServer
+from sentinel.core.embedded import PouchDBServer
 
 from .support import HIERARCHY, report
 

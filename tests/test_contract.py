@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from sentinel.docs import utc_iso
-from sentinel.pipeline import Change, Pipeline
-from sentinel.settings import build
+from sentinel.core.docs import utc_iso
+from sentinel.core.pipeline import Change, Pipeline
+from sentinel.core.settings import build
 
 from .support import caught_up, drain, report
 
@@ -232,7 +232,7 @@ def test_an_unexpected_error_in_the_loop_is_logged_and_the_loop_goes_on(main, hi
         return real_save(value)
 
     monkeypatch.setattr(runner.checkpoint, "save", save_fails_once)
-    monkeypatch.setattr("sentinel.runner.UNEXPECTED_ERROR_MAX_PAUSE", 0.1)
+    monkeypatch.setattr("sentinel.daemon.runner.UNEXPECTED_ERROR_MAX_PAUSE", 0.1)
     main.put(report("r1", **{"from": "+254700000001"}))
     thread = threading.Thread(target=runner.loop)
     thread.start()

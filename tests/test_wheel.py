@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentinel import paths
-from sentinel.ddocs import all_ddocs
-from sentinel.embedded import EmbeddedServerError, PouchDBServer
+from sentinel.core import paths
+from sentinel.core.ddocs import all_ddocs
+from sentinel.core.embedded import EmbeddedServerError, PouchDBServer
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 CHECKOUT_BIN = CHECKOUT / "node_modules" / "pouchdb-server" / "bin" / "pouchdb-server"
@@ -69,13 +69,13 @@ def test_the_wheel_holds_the_settings_and_design_documents(installed: Installed)
     for folder in DATA_FOLDERS:
         expected = {f"sentinel/_data/{folder}/{name}" for name in files_under(CHECKOUT / folder)}
         assert expected and expected <= names, expected - names
-    assert {"sentinel/__init__.py", "sentinel/cli.py", "transitions/__init__.py"} <= names
+    assert {"sentinel/__init__.py", "sentinel/daemon/cli.py", "transitions/__init__.py"} <= names
     assert not [n for n in names if n.startswith(("tests/", "bench/", "node_modules/", "settings/", "ddocs/"))]
 
 
 def test_the_installed_package_is_not_the_checkout(installed: Installed) -> None:
     probe = (
-        "import json, sentinel, transitions, sentinel.paths as p, sentinel.ddocs as d, sentinel.settings as s; "
+        "import json, sentinel, transitions, sentinel.core.paths as p, sentinel.core.ddocs as d, sentinel.core.settings as s; "
         "print(json.dumps({'sentinel': sentinel.__file__, 'transitions': transitions.__file__, 'installed': p.INSTALLED, "
         "'data': str(p.DATA_ROOT), 'defaults': s.load_defaults(), 'ddocs': d.all_ddocs()}))"
     )

@@ -1,4 +1,4 @@
-"""Stub servers (and the fixtures that start them) for the HTTP fault paths of sentinel/couch.py and sentinel/retry.py.
+"""Stub servers (and the fixtures that start them) for the HTTP fault paths of sentinel/core/couch.py and sentinel/core/retry.py.
 
 A real HTTP server (pytest-httpserver, threaded so a slow stream never holds up the next test) plays a
 misbehaving CouchDB; a few faults that no well-behaved HTTP server can produce (a body shorter than its
@@ -16,8 +16,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-import sentinel.retry as retry_module
-from sentinel.couch import CouchServer
+import sentinel.core.retry as retry_module
+from sentinel.core.couch import CouchServer
 
 DB = "medic"
 PASSWORD = "s3cr3t-P4ss"

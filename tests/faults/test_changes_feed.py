@@ -8,8 +8,8 @@ from typing import Callable, Iterator
 import pytest
 from werkzeug import Request, Response
 
-from sentinel.couch import CouchServer
-from sentinel.errors import TransientError
+from sentinel.core.couch import CouchServer
+from sentinel.core.errors import TransientError
 
 from .stubs import DB, RawServer, json_response, streamed
 

@@ -8,10 +8,10 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from sentinel.couch import CouchServer, redact, split_couch_url
-from sentinel.embedded import free_port
-from sentinel.errors import Conflict, CouchError, NotFound, TransientError
-from sentinel.retry import make_retry
+from sentinel.core.couch import CouchServer, redact, split_couch_url
+from sentinel.core.embedded import free_port
+from sentinel.core.errors import Conflict, CouchError, NotFound, TransientError
+from sentinel.core.retry import make_retry
 
 from .stubs import DB, PASSWORD, RawServer, client_for, json_response
 

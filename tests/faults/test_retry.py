@@ -7,11 +7,11 @@ import time
 import pytest
 from pytest_httpserver import HTTPServer
 
-import sentinel.retry as retry_module
-from sentinel.couch import CouchServer
-from sentinel.embedded import free_port
-from sentinel.errors import CouchError, TransientError
-from sentinel.retry import make_retry
+import sentinel.core.retry as retry_module
+from sentinel.core.couch import CouchServer
+from sentinel.core.embedded import free_port
+from sentinel.core.errors import CouchError, TransientError
+from sentinel.core.retry import make_retry
 
 from .stubs import DB
 

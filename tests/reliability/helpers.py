@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sentinel.couch import CouchDB
+from sentinel.core.couch import CouchDB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_ID = "_local/transitions-seq"

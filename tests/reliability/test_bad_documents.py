@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sentinel.couch import CouchDB
+from sentinel.core.couch import CouchDB
 
 from ..support import drain, report
 from .helpers import (

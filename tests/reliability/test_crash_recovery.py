@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.couch import CouchServer
-from sentinel.embedded import PouchDBServer, free_port
+from sentinel.core.couch import CouchServer
+from sentinel.core.embedded import PouchDBServer, free_port
 
 from ..support import HIERARCHY, put_settings, report
 from .helpers import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.clock import to_iso
+from sentinel.core.clock import to_iso
 
 from ..orders_support import CLINIC_IDS, job, ms, settings
 from ..support import HIERARCHY, put_settings, report

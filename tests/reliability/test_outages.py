@@ -13,10 +13,10 @@ import httpx
 import pytest
 import respx
 
-import sentinel.retry as retry_module
-from sentinel.couch import CouchServer
-from sentinel.embedded import PouchDBServer
-from sentinel.runner import Runner
+import sentinel.core.retry as retry_module
+from sentinel.core.couch import CouchServer
+from sentinel.core.embedded import PouchDBServer
+from sentinel.daemon.runner import Runner
 
 from ..support import HIERARCHY, drain, put_settings, report
 from .helpers import (

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-import sentinel.runner as runner_module
-from sentinel.couch import CouchDB
-from sentinel.parking import error_doc_id
+import sentinel.daemon.runner as runner_module
+from sentinel.core.couch import CouchDB
+from sentinel.core.parking import error_doc_id
 
 from ..support import HIERARCHY, drain, report
 from .helpers import (

@@ -180,7 +180,7 @@ def test_a_report_processed_again_changes_nothing_more(main, sentinel_db, hierar
     pytest.param("S", "accept_case_reports: must be a list", id="not a list"),
 ])
 def test_check_config_reports_problems(section, problem):
-    from sentinel.settings import Settings
+    from sentinel.core.settings import Settings
     from transitions import accept_case_reports
 
     assert any(p.startswith(problem) for p in accept_case_reports.check_config(section, Settings({"accept_case_reports": section})))

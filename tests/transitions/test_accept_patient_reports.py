@@ -398,7 +398,7 @@ def test_a_report_processed_again_changes_nothing_more(main, sentinel_db, hierar
     pytest.param({"form": "V"}, "patient_reports: must be a list", id="not a list"),
 ])
 def test_check_config_reports_problems(section, problem):
-    from sentinel.settings import Settings
+    from sentinel.core.settings import Settings
     from transitions import accept_patient_reports
 
     settings = Settings({"patient_reports": section})
@@ -406,7 +406,7 @@ def test_check_config_reports_problems(section, problem):
 
 
 def test_check_config_accepts_chts_example():
-    from sentinel.settings import Settings
+    from sentinel.core.settings import Settings
     from transitions import accept_patient_reports
 
     section = [{"form": "V", "silence_type": "ANC Reminders, Other", "silence_for": "8 days",

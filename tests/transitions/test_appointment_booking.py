@@ -4,7 +4,7 @@ each message with its `channel`), `sentinel tick` makes them pending at their mi
 never delaying one past its appointment, and one whose appointment has come is cleared), and the
 `appointment_outcomes` job calls an unattended appointment missed.
 
-Everything runs against the real PouchDB Server. The rules are in `sentinel/appointments.py`; here the
+Everything runs against the real PouchDB Server. The rules are in `sentinel/programs/appointments.py`; here the
 values are the documents' (hand-checked in the comments). Settings zone: Europe/Oslo (CET +01:00,
 CEST +02:00 from 2026-03-29 02:00 until 2026-10-25 03:00). Booking time T0: Friday 20 March 2026
 10:00 in Oslo (09:00Z). Replies are tested in test_appointment_replies.py.
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.errors import ConfigError
-from sentinel.settings import build
+from sentinel.core.errors import ConfigError
+from sentinel.core.settings import build
 
 from ..appointments_support import (AMY, BOB, CHW, ELLA, FLEUR, HOUR, MINUTE, REMINDER_TEXT, T0, WANDA, booking,
                                     config, errors, form_report, make_world, patient, reminders, settings, tasks_of,

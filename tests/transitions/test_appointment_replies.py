@@ -4,7 +4,7 @@ replies for past or unknown appointments, and `default_responses` beside it.
 An incoming reply is a `data_record` with `sms_message` {from, message} and no form; it is matched to
 the nearest upcoming (booked, confirmed, rescheduled) appointment of the sender's number. Everything
 runs against the real PouchDB Server through a running Sentinel whose clock the test moves. The word
-rules themselves are `sentinel.appointments.classify_reply`; here the values are the documents'.
+rules themselves are `sentinel.programs.appointments.classify_reply`; here the values are the documents'.
 
 The settings zone is Europe/Oslo (CET, +01:00, until 29 March 2026). `T0` is Friday 20 March 2026
 10:00 in Oslo (09:00Z). `APPT` is Monday 23 March 13:00 in Oslo (12:00Z): its default reminders are
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from sentinel.couch import CouchServer
+from sentinel.core.couch import CouchServer
 
 from ..appointments_support import (AMY, BOB, HOUR, MINUTE, T0, Appointments, booking, errors, form_report,
                                     iso, make_world, patient, reminders, reply, settings, tasks_of, texts)

@@ -13,7 +13,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from sentinel.settings import Settings
+from sentinel.core.settings import Settings
 from transitions import conditional_alerts
 
 from ..support import HIERARCHY, NOW, NOW_ISO, drain, new_runner, processed, put_settings, report, without_rev

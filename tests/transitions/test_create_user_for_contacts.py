@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from sentinel import user_replacement
-from sentinel.errors import ConfigError, TransientError
-from sentinel.settings import build
+from sentinel.jobs import user_replacement
+from sentinel.core.errors import ConfigError, TransientError
+from sentinel.core.settings import build
 from transitions import create_user_for_contacts
 
 from ..support import Clock, ClockedWorld, drain
@@ -240,7 +240,7 @@ def test_the_batch_that_queues_a_replacement_wakes_the_job(world, original_user,
     original_user()
     w = world(docs=[original_person(), NEW_PERSON])
     woken: list[set[str]] = []
-    w.runner.job_listeners.append(woken.append)  # the daemon's scheduler listens here (sentinel/cli.py)
+    w.runner.job_listeners.append(woken.append)  # the daemon's scheduler listens here (sentinel/daemon/cli.py)
     replace(w)
     assert {user_replacement.JOB} in woken
 

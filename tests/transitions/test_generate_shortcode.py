@@ -12,7 +12,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from sentinel.ids import is_valid_id
+from sentinel.core.ids import is_valid_id
 
 from ..support import (
     NOW_ISO,

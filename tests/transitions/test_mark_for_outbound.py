@@ -1,4 +1,4 @@
-"""mark_for_outbound and the `outbound` job: CHT's outbound push (sentinel/outbound.py).
+"""mark_for_outbound and the `outbound` job: CHT's outbound push (sentinel/jobs/outbound.py).
 
 The transition queues a relevant document in `task:outbound:<id>` (sentinel database) and never
 changes it; the job (run here with `tick`) maps the hydrated document to the payload, POSTs it to a
@@ -16,9 +16,9 @@ from typing import Any, Iterator
 import pytest
 from pytest_httpserver import HTTPServer
 
-from sentinel import outbound
-from sentinel.expressions import Expressions
-from sentinel.settings import build
+from sentinel.jobs import outbound
+from sentinel.rules.expressions import Expressions
+from sentinel.core.settings import build
 from transitions import mark_for_outbound
 
 from ..support import CHW, Clock, ClockedWorld, drain, report
@@ -253,7 +253,7 @@ def test_a_missing_credential_is_a_warning_and_keeps_the_task_queued_until_one_i
     w = world(app_settings({KEY: push(endpoint)}))
     w.save(referral())
 
-    with caplog.at_level(logging.WARNING, logger="sentinel.outbound"):
+    with caplog.at_level(logging.WARNING, logger="sentinel.jobs.outbound"):
         tick(w, T0 + MINUTE)
     assert received(endpoint) == []
     assert task(w)["queue"] == [KEY]

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from sentinel import milestone_defaults
-from sentinel.errors import ConfigError
-from sentinel.settings import build
+from sentinel.jobs import milestone_defaults
+from sentinel.core.errors import ConfigError
+from sentinel.core.settings import build
 
 from ..support import CHW, Clock, drain, report
 

@@ -12,7 +12,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from sentinel.settings import Settings
+from sentinel.core.settings import Settings
 from transitions import multi_report_alerts
 
 from ..support import HIERARCHY, NOW, NOW_ISO, drain, new_runner, processed, put_settings, report, without_rev

@@ -20,7 +20,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from sentinel.docs import rev_generation
+from sentinel.core.docs import rev_generation
 
 from ..support import CHW, HIERARCHY, NOW, NOW_ISO, drain, new_runner, processed, report, without_rev
 

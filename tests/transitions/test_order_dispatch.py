@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sentinel import messages
-from sentinel.scheduler import run_jobs
+from sentinel.messaging import messages
+from sentinel.jobs.scheduler import run_jobs
 
 from ..orders_support import (AMY, DAY, HOUR, T0, TESSA, Orders, answer, iso, job, make_orders, patient,
                               sentinel_cli, settings, trigger)

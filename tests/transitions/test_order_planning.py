@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.errors import ConfigError
-from sentinel.settings import build
+from sentinel.core.errors import ConfigError
+from sentinel.core.settings import build
 
 from ..orders_support import DAY, HOUR, T0, Orders, answer, iso, job, make_orders, settings, trigger
 

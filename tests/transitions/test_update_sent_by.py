@@ -13,7 +13,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from sentinel.couch import CouchDB
+from sentinel.core.couch import CouchDB
 
 from ..support import (
     CHW,

@@ -1,0 +1,3 @@
+"""The pure engines transitions and jobs call: registrations, muting, MOTECH milestones, form orders
+(plans, registry, listing), appointments. Imports: core, rules, messaging.
+"""
