@@ -17,7 +17,7 @@ A transition module provides:
     run(doc, ctx) -> bool                       # may change `doc` in place; True iff it did
     on_delete(doc_id, ctx) -> None              # optional: react to a deleted document
 
-`doc` is the hydrated document; `ctx` is a `sentinel.context.Context`. Transitions never talk to
+`doc` is the hydrated document; `ctx` is a `sentinel.core.context.Context`. Transitions never talk to
 CouchDB: they read through `ctx` and stage writes to other documents with `ctx.stage()`.
 """
 

@@ -15,17 +15,17 @@ In order (CHT onMatch): validations (each failing rule an error, one reply); the
 `registration_not_found`; else the `report_accepted` messages whose `bool_expr` passes (templates see
 the case's registrations as `registrations`), `fields.place_uuid` from the first registration's
 `fields.place_uuid` (when it has one), then silencing as accept_patient_reports does (one shared
-implementation, `sentinel.registrations.silence`). Unlike accept_patient_reports, CHT sets no
+implementation, `sentinel.programs.registrations.silence`). Unlike accept_patient_reports, CHT sets no
 `registration_id` and no `responded_to_by` here, and neither does Sentinel.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel.context import Context
-from sentinel.docs import Doc, fields_of, is_report, js_truthy
-from sentinel.messages import add_errors, add_rejection_message
-from sentinel.registrations import registrations_of, silence
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, fields_of, is_report, js_truthy
+from sentinel.messaging.messages import add_errors, add_rejection_message
+from sentinel.programs.registrations import registrations_of, silence
 
 from .accept_patient_reports import add_accepted_messages, report_configs_problems, validate
 from .accept_patient_reports import report_config as find_report_config

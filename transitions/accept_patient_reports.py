@@ -28,11 +28,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel import clock, validation
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, is_report, js_truthy, patient_ref, place_ref
-from sentinel.messages import add_errors, add_message, add_rejection_message
-from sentinel.registrations import latest_registration, registrations_of, respond, silence, subject_ids
+from sentinel.core import clock
+
+from sentinel.rules import validation
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, is_report, js_truthy, patient_ref, place_ref
+from sentinel.messaging.messages import add_errors, add_message, add_rejection_message
+from sentinel.programs.registrations import latest_registration, registrations_of, respond, silence, subject_ids
 
 name = "accept_patient_reports"
 config_key = "patient_reports"

@@ -1,5 +1,5 @@
 """`appointment_reminders`: reminders before booked appointments, yes/no replies, cancel and
-reschedule forms (issue 7). Rules and formats: `sentinel.appointments` (its docstring lists the choices).
+reschedule forms (issue 7). Rules and formats: `sentinel.programs.appointments` (its docstring lists the choices).
 
 Config (`appointment_reminders`): [{form, appointment_time (path to ISO 8601 with offset), timezone
 (IANA name or path; default the settings zone), reminders: [{before, translation_key | message,
@@ -32,12 +32,13 @@ import copy
 from datetime import datetime
 from typing import Any, Mapping
 
-from sentinel import appointments as appts
-from sentinel import clock, messages, phones
-from sentinel.context import Context
-from sentinel.ddocs import SENTINEL_DDOC
-from sentinel.docs import Doc, add_error, fields_of, is_report, patient_ref
-from sentinel.schedules import MISSING, get_path
+from sentinel.programs import appointments as appts
+from sentinel.core import clock, phones
+from sentinel.messaging import messages
+from sentinel.core.context import Context
+from sentinel.core.ddocs import SENTINEL_DDOC
+from sentinel.core.docs import Doc, add_error, fields_of, is_report, patient_ref
+from sentinel.messaging.schedules import MISSING, get_path
 
 name = "appointment_reminders"
 config_key = "appointment_reminders"

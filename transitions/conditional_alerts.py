@@ -28,11 +28,11 @@ import math
 import re
 from typing import Any, Iterator, Mapping
 
-from sentinel import clock
-from sentinel.context import Context
-from sentinel.ddocs import SENTINEL_DDOC
-from sentinel.docs import Doc, get_id, is_report
-from sentinel.messages import add_message
+from sentinel.core import clock
+from sentinel.core.context import Context
+from sentinel.core.ddocs import SENTINEL_DDOC
+from sentinel.core.docs import Doc, get_id, is_report
+from sentinel.messaging.messages import add_message
 
 name = "conditional_alerts"
 config_key = "alerts"

@@ -6,7 +6,7 @@ CHT: shared-libs/transitions/src/transitions/create_user_for_contacts.js (4.1, t
 with shared-libs/user-management (users.js createUser / getUserSettings / deleteUser, token-login.js).
 
 This transition only decides: it stages `task:user-replacement:<contact id>` in the sentinel database
-and the scheduled job `user_replacement` (`sentinel/user_replacement.py`, which describes every
+and the scheduled job `user_replacement` (`sentinel/jobs/user_replacement.py`, which describes every
 document it writes) creates the new user, sends the login SMS, deletes the original user and sets the
 contact's status `COMPLETE` (or `ERROR`, with the error on the contact), woken right after the batch.
 
@@ -22,16 +22,16 @@ contact's status `COMPLETE` (or `ERROR`, with the error on the contact), woken r
 Reads:  settings `token_login`, `app_url`, `contact_types`; the hydrated contact; its
         `task:user-replacement:` doc (sentinel db, read for the whole batch in one request).
 Writes: `task:user-replacement:<contact id>` in the sentinel database, staged with the batch. Nothing
-        else: the contact is not changed by the transition (see `sentinel/user_replacement.py`).
+        else: the contact is not changed by the transition (see `sentinel/jobs/user_replacement.py`).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, Mapping
 
-from sentinel import user_replacement
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, js_truthy
+from sentinel.jobs import user_replacement
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, js_truthy
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel.context import Context
-from sentinel.docs import Doc, is_report
-from sentinel.schedules import MISSING, get_path
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, is_report
+from sentinel.messaging.schedules import MISSING, get_path
 
 name = "death_reporting"
 doc_types = ("data_record",)

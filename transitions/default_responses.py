@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from sentinel import clock
-from sentinel.context import Context
-from sentinel.docs import Doc, is_report, js_truthy
-from sentinel.messages import add_message
-from sentinel.recipients import is_gateway
+from sentinel.core import clock
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, is_report, js_truthy
+from sentinel.messaging.messages import add_message
+from sentinel.messaging.recipients import is_gateway
 
 name = "default_responses"
 doc_types = ("data_record",)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.settings import Settings
+from sentinel.core.settings import Settings
 
 from . import generate_shortcode_on_contacts as _shortcodes
 

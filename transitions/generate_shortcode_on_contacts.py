@@ -6,9 +6,9 @@ Writes: contact.patient_id or contact.place_id (unique in the database and withi
 """
 from __future__ import annotations
 
-from sentinel.context import Context
-from sentinel.docs import Doc
-from sentinel.settings import Settings
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc
+from sentinel.core.settings import Settings
 
 name = "generate_shortcode_on_contacts"
 # contacts only: the hard-coded types, and configured ones (stored as type "contact")

@@ -1,5 +1,5 @@
 """CHT's `mark_for_outbound`: a document some `outbound` push configuration is relevant to is queued
-for that push; the `outbound` job (`sentinel/outbound.py`, which describes the config, credentials,
+for that push; the `outbound` job (`sentinel/jobs/outbound.py`, which describes the config, credentials,
 the payload and the retries) sends it.
 
 CHT: shared-libs/transitions/src/transitions/mark_for_outbound.js. Its filter is only "an `outbound`
@@ -16,7 +16,7 @@ Writes: `task:outbound:<doc id>` `{type: "task:outbound", created: <ms>, doc_id,
         The document itself is never changed (CHT returns false).
 
 Unlike CHT, nothing is sent during the batch (the job makes the first attempt at its next run), so
-a slow destination never holds up the feed; see `sentinel/outbound.py` for delivery (at least once)
+a slow destination never holds up the feed; see `sentinel/jobs/outbound.py` for delivery (at least once)
 and why a batch processed again after a crash does not push a payload twice.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sentinel import outbound
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, clone
+from sentinel.jobs import outbound
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, clone
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """`milestone_tracking`: reports enrol a patient (or place) into a MOTECH milestone schedule, fulfil its
-milestones and unenrol it (issue 5). The arithmetic is `sentinel.milestones`; this module stores it.
+milestones and unenrol it (issue 5). The arithmetic is `sentinel.programs.milestones`; this module stores it.
 
 Reads:  the report (hydrated: patient, place, contact); settings `milestone_enrollments`,
         `milestone_schedules`, `timezone`, `synthetic_date`; the subject's enrollment documents, by
@@ -36,11 +36,13 @@ import logging
 from datetime import datetime
 from typing import Any, Mapping
 
-from sentinel import clock, lineage, milestones
-from sentinel.context import Context
-from sentinel.docs import Doc, add_error, fields_of, get_id, is_report
-from sentinel.messages import add_success_message, is_muted, set_task_state
-from sentinel.schedules import MISSING, get_path
+from sentinel.core import clock, lineage
+
+from sentinel.programs import milestones
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, add_error, fields_of, get_id, is_report
+from sentinel.messaging.messages import add_success_message, is_muted, set_task_state
+from sentinel.messaging.schedules import MISSING, get_path
 
 log = logging.getLogger(__name__)
 

@@ -39,11 +39,11 @@ import math
 import re
 from typing import Any, Iterator, Mapping
 
-from sentinel import clock
-from sentinel.context import Context
-from sentinel.ddocs import SENTINEL_DDOC
-from sentinel.docs import Doc, is_report, js_truthy
-from sentinel.messages import add_error_message, add_message
+from sentinel.core import clock
+from sentinel.core.context import Context
+from sentinel.core.ddocs import SENTINEL_DDOC
+from sentinel.core.docs import Doc, is_report, js_truthy
+from sentinel.messaging.messages import add_error_message, add_message
 
 name = "multi_report_alerts"
 doc_types = ("data_record",)

@@ -7,7 +7,7 @@ Reads:  the report (hydrated: patient, place); settings `muting`, `contact_types
         replays, the replayed reports (hydrated) and their infodocs.
 Writes: on the report: `tasks` (the configured replies) and `errors`; on contacts: `muted`,
         `muting_history.server_side`/`last_update`; on their registrations: task states; on their
-        infodocs: `muting_history` (see `sentinel.muting`); on replayed reports: `tasks`, and their
+        infodocs: `muting_history` (see `sentinel.programs.muting`); on replayed reports: `tasks`, and their
         infodocs' `transitions.muting` ({last_rev, ok, run_date}: no seq, as CHT).
 Config: muting: {mute_forms: [form], unmute_forms?: [form], validations?: {join_responses, list},
         messages?: [{event_type: mute|unmute|already_muted|already_unmuted|contact_not_found,
@@ -36,7 +36,7 @@ processed may be in its own queue (circular histories): it is then run again in 
 Contacts: a contact of a configured type that is new under a muted place (not muted, a muted ancestor,
 muted before its `initial_replication_date` when the infodoc has a real one, no infodoc
 `muting_history`), or whose `muting_history.last_update` is `client_side` (muted or unmuted offline),
-goes through `sentinel.muting.process_contact`. Runs whenever the filter says so (`runs_once =
+goes through `sentinel.programs.muting.process_contact`. Runs whenever the filter says so (`runs_once =
 False`): a contact muted offline after Sentinel already processed it must be processed again, as in
 CHT; processing sets `last_update: server_side`, so it runs once per offline update.
 """
@@ -45,12 +45,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from sentinel import lineage, muting, validation
-from sentinel.context import Context
-from sentinel.docs import HARDCODED_TYPES, Doc, clone, is_report, utc_iso
-from sentinel.errors import TransientError
-from sentinel.messages import add_error_message, add_errors, add_message, message_text
-from sentinel.registrations import form_matches
+from sentinel.core import lineage
+
+from sentinel.programs import muting
+
+from sentinel.rules import validation
+from sentinel.core.context import Context
+from sentinel.core.docs import HARDCODED_TYPES, Doc, clone, is_report, utc_iso
+from sentinel.core.errors import TransientError
+from sentinel.messaging.messages import add_error_message, add_errors, add_message, message_text
+from sentinel.programs.registrations import form_matches
 
 name = "muting"
 config_key = "muting"

@@ -1,5 +1,5 @@
 """`order_planning`: plan form orders ahead of time from trigger reports (issue 6, the eFORSK ePROM
-design). The rules are `sentinel.orders`; reading and staging are `sentinel.order_plans`.
+design). The rules are `sentinel.programs.orders`; reading and staging are `sentinel.programs.order_plans`.
 
 Re-plans one subject (patient) whenever something planning depends on changes:
 - a report of a job's `trigger_form` or `order_form` about the subject (created or edited);
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel import order_plans
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, add_error, is_report, patient_ref
-from sentinel.orders import order_jobs_problems, same_form
+from sentinel.programs import order_plans
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, add_error, is_report, patient_ref
+from sentinel.programs.orders import order_jobs_problems, same_form
 
 name = "order_planning"
 config_key = "order_jobs"

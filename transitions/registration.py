@@ -31,13 +31,17 @@ from typing import Any, Mapping
 
 from dateutil.relativedelta import relativedelta
 
-from sentinel import clock, lineage, phones, schedules, validation
-from sentinel.context import Context
-from sentinel.docs import HARDCODED_TYPES, Doc, add_error, clone, fields_of, get_id, is_report, js_truthy
-from sentinel.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
-from sentinel.recipients import initial_state_for_sender
-from sentinel.templates import TemplateError
-from sentinel.registrations import registration_config, registrations_of, silence, subject_ids
+from sentinel.core import clock, lineage, phones
+
+from sentinel.messaging import schedules
+
+from sentinel.rules import validation
+from sentinel.core.context import Context
+from sentinel.core.docs import HARDCODED_TYPES, Doc, add_error, clone, fields_of, get_id, is_report, js_truthy
+from sentinel.messaging.messages import add_errors, add_message, add_rejection_message, generate, has_text, is_muted, set_task_state
+from sentinel.messaging.recipients import initial_state_for_sender
+from sentinel.messaging.templates import TemplateError
+from sentinel.programs.registrations import registration_config, registrations_of, silence, subject_ids
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.context import Context
-from sentinel.docs import Doc, utc_iso
-from sentinel.messages import set_task_state
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, utc_iso
+from sentinel.messaging.messages import set_task_state
 
 name = "resolve_pending"
 runs_once = False  # CHT runs it whenever pending messages are there

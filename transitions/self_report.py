@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, fields_of, is_report
-from sentinel.messages import add_rejection_message, add_success_message
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, fields_of, is_report
+from sentinel.messaging.messages import add_rejection_message, add_success_message
 
 name = "self_report"
 doc_types = ("data_record",)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, add_error, get_id, is_report
-from sentinel.messages import add_rejection_message
-from sentinel.settings import Settings
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, add_error, get_id, is_report
+from sentinel.messaging.messages import add_rejection_message
+from sentinel.core.settings import Settings
 
 name = "update_clinics"
 doc_types = ("data_record",)  # never runs on anything else: no need to hydrate other docs for it

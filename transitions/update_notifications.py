@@ -1,6 +1,6 @@
 """CHT's `update_notifications` transition (deprecated in CHT 3.2 for `muting`): an "off" report mutes
 its patient or place and everything under it, an "on" report unmutes them (spec 2.6, 3.8; CHT
-update_notifications.js). The muting itself is `sentinel.muting`, shared with `muting`.
+update_notifications.js). The muting itself is `sentinel.programs.muting`, shared with `muting`.
 
 Reads:  the report (hydrated: patient, place); settings `notifications`.
 Writes: on the report: `tasks`, `errors`; contacts, registrations and infodocs as `muting` does.
@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sentinel import muting, validation
-from sentinel.context import Context
-from sentinel.docs import Doc, is_report
-from sentinel.messages import add_error_message, add_errors, add_message, message_text
-from sentinel.registrations import form_matches
+from sentinel.programs import muting
+
+from sentinel.rules import validation
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, is_report
+from sentinel.messaging.messages import add_error_message, add_errors, add_message, message_text
+from sentinel.programs.registrations import form_matches
 
 name = "update_notifications"
 config_key = "notifications"

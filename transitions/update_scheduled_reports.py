@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.context import Context
-from sentinel.ddocs import SENTINEL_DDOC
-from sentinel.docs import Doc, fields_of, is_report
+from sentinel.core.context import Context
+from sentinel.core.ddocs import SENTINEL_DDOC
+from sentinel.core.docs import Doc, fields_of, is_report
 
 name = "update_scheduled_reports"
 doc_types = ("data_record",)

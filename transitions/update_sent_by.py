@@ -6,8 +6,8 @@ Runs again on a later revision when its previous run did not succeed (CHT: hasRu
 """
 from __future__ import annotations
 
-from sentinel.context import BatchContext, Context
-from sentinel.docs import Doc, is_report
+from sentinel.core.context import BatchContext, Context
+from sentinel.core.docs import Doc, is_report
 
 name = "update_sent_by"
 doc_types = ("data_record",)  # never runs on anything else: no need to hydrate other docs for it

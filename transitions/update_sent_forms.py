@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from sentinel import clock
-from sentinel.context import Context
-from sentinel.docs import Doc, is_report
+from sentinel.core import clock
+from sentinel.core.context import Context
+from sentinel.core.docs import Doc, is_report
 
 name = "update_sent_forms"
 doc_types = ("data_record",)
