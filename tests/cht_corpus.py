@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 from transitions.default_responses import start_date as default_responses_start_date
 
-from sentinel.core.settings import build, load_defaults, read_settings_file, transition_enabled
+from sentinel.core.settings import load_defaults, read_settings_file, transition_enabled
+from sentinel.daemon.settings_check import build
 
 CORPUS_DIR = Path(__file__).parent / "data" / "cht-configs"
 SOURCES = json.loads((CORPUS_DIR / "sources.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 
 from sentinel.core.docs import utc_iso
 from sentinel.core.pipeline import Change, Pipeline
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 
 from .support import caught_up, drain, report
 

@@ -133,7 +133,7 @@ def run(doc: Doc, ctx: Context) -> bool:
 def validate(doc: Doc, ctx: Context, config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """CHT transitionUtils.validate: the config's `validations.list` over the report."""
     validations = config.get("validations")
-    return ctx.validate(doc, validations.get("list") if isinstance(validations, Mapping) else None)
+    return validation.validate_report(ctx, doc, validations.get("list") if isinstance(validations, Mapping) else None)
 
 
 def add_accepted_messages(doc: Doc, ctx: Context, config: Mapping[str, Any], extra: Mapping[str, Any],

@@ -141,7 +141,7 @@ def _on_match(doc: Doc, ctx: Context, may_replay: bool) -> list[Any]:
         _add_error(doc, ctx, config, "contact_not_found")
         _add_message(doc, ctx, config, "contact_not_found")
         return []
-    errors = ctx.validate(doc, config.get("validations"))
+    errors = validation.validate_report(ctx, doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return []

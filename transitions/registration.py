@@ -176,7 +176,7 @@ def filter(doc: Doc, ctx: Context) -> bool:  # noqa: A001 - the transition inter
 
 def run(doc: Doc, ctx: Context) -> bool:
     config = registration_config(ctx.settings, doc.get("form")) or {}
-    errors = ctx.validate(doc, config.get("validations"))
+    errors = validation.validate_report(ctx, doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return True

@@ -79,7 +79,7 @@ def run(doc: Doc, ctx: Context) -> bool:
     mute = event(config, doc.get("form"))
     if mute is None:
         return False
-    errors = ctx.validate(doc, config.get("validations"))
+    errors = validation.validate_report(ctx, doc, config.get("validations"))
     if errors:
         add_errors(doc, ctx, config, errors, {"patient": doc.get("patient"), "place": doc.get("place")})
         return True

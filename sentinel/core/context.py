@@ -20,9 +20,8 @@ import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from sentinel.core import clock, infodoc, lineage, phones
+from sentinel.core import infodoc, lineage
 
-from sentinel.rules import validation
 from sentinel.core.cache import LookupCache
 from sentinel.core.couch import CouchDB
 from sentinel.core.ddocs import SENTINEL_DDOC
@@ -403,20 +402,6 @@ class Context:
 
     def reports_by_subject(self, ids: Iterable[Any]) -> list[Doc]:
         return self.batch.reports_by_subject(ids)
-
-    def validate(self, doc: Doc, validations: Any) -> list[dict[str, Any]]:
-        """CHT's pupil validations of `doc` (`sentinel.rules.validation`), with this batch's queries, the
-        settings' phone rules, translations and time zone: the errors `{code, message}`."""
-        return validation.validate(
-            doc,
-            validations,
-            now=self.now,
-            query=self.batch.validation_query,
-            phone_is_valid=lambda p: phones.validate(self.settings.values, p),
-            translate=self.settings.translate,
-            locale=self.settings.locale_for(doc),
-            tz=clock.zone(self.settings),
-        )
 
     def view(self, ddoc: str, view: str, **params: Any) -> list[dict[str, Any]]:
         return self.batch.view(ddoc, view, **params)

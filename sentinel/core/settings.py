@@ -12,7 +12,7 @@ keeps transitions disabled (fail closed) until a fixed settings doc arrives. War
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,11 +21,9 @@ import jsonschema
 
 from sentinel.core.couch import CouchDB
 from sentinel.core.docs import Doc, js_truthy
-from sentinel.core.clock import clock_problems
-from sentinel.rules.expressions import Expressions
+from sentinel.core.expressions import Expressions
 from sentinel.core.errors import ConfigError, Conflict
 from sentinel.core.paths import DEFAULTS_FILE, SCHEMA_FILE
-from sentinel.core.settings_tolerance import tolerate
 
 SETTINGS_DOC_ID = "settings"
 TRANSLATIONS_PREFIX = "messages-"
@@ -212,7 +210,7 @@ def translations_from_settings(values: Mapping[str, Any]) -> dict[str, dict[str,
     return result
 
 
-def _with_legacy_translations(
+def with_legacy_translations(
     docs: Mapping[str, Mapping[str, str]], values: Mapping[str, Any], warnings: list[str]
 ) -> dict[str, dict[str, str]]:
     """The translation docs' texts over the settings' legacy `translations` (a doc always wins)."""
@@ -227,34 +225,6 @@ def _with_legacy_translations(
             "messages-<locale> doc has the key (CHT 3+ moved them into those docs when it upgraded)"
         )
     return merged
-
-
-def build(doc_settings: Any, rev: str | None = None, translations: Mapping[str, Mapping[str, str]] | None = None):
-    """Validate app settings into (Settings, enabled transition modules in run order).
-
-    Values CHT reads leniently are normalised first (`sentinel.core.settings_tolerance`); what was ignored or
-    coerced, and the parts Sentinel skips as CHT does (a bad reminder, a transition it does not run),
-    are `Settings.warnings`. Raises ConfigError listing every problem: schema violations, unknown
-    transitions, and the problems each enabled transition's `check_config` reports; its `warnings`
-    carry the warnings found on the way.
-    """
-    from sentinel.daemon.registry import load_enabled  # registry imports transitions, which import this module
-    from sentinel.jobs.reminders import reminder_problems  # reminders imports the context, which imports this module
-
-    if not isinstance(doc_settings, dict):
-        raise ConfigError([f"settings must be a JSON object, got {type(doc_settings).__name__}"])
-    tolerated, warnings = tolerate(doc_settings)
-    merged = merge_defaults(tolerated)
-    problems = schema_problems(merged)
-    settings = Settings(values=merged, rev=rev, translations=_with_legacy_translations(translations or {}, merged, warnings))
-    problems.extend(clock_problems(settings))
-    enabled, registry_problems, registry_warnings = load_enabled(settings)
-    problems.extend(registry_problems)
-    warnings.extend(registry_warnings)
-    warnings.extend(f"{p} (this reminder is skipped, as CHT skips it)" for p in reminder_problems(settings))
-    if problems:
-        raise ConfigError(problems, warnings)
-    return replace(settings, warnings=tuple(warnings)), enabled
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from sentinel.core.errors import ConfigError, SentinelError, TransientError
 from sentinel.core.parking import ParkedErrors
 from sentinel.daemon.runner import DEFAULT_BATCH_SIZE, Runner, utc_now
 from sentinel.jobs.scheduler import INTERVAL_SECONDS, Scheduler, run_jobs
-from sentinel.core.settings import Settings, SettingsStore, build, merge_defaults, read_settings_file
+from sentinel.core.settings import Settings, SettingsStore, merge_defaults, read_settings_file
+from sentinel.daemon.settings_check import build
 
 log = logging.getLogger("sentinel")
 

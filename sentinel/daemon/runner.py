@@ -35,7 +35,8 @@ from sentinel.core.parking import ParkedErrors
 from sentinel.core.pipeline import BatchOutcome, Change, Pipeline, RecentWrites
 from sentinel.core.retry import make_retry
 from sentinel.jobs.scheduler import JobEnv
-from sentinel.core.settings import SETTINGS_DOC_ID, TRANSLATIONS_PREFIX, Settings, SettingsStore, build
+from sentinel.core.settings import SETTINGS_DOC_ID, TRANSLATIONS_PREFIX, Settings, SettingsStore
+from sentinel.daemon.settings_check import build
 
 log = logging.getLogger(__name__)
 

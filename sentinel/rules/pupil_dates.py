@@ -11,12 +11,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sentinel.rules.pupil_values import UNDEFINED, _is_number, _js_string, _parse_int
-
-if TYPE_CHECKING:
-    from sentinel.rules.pupil_functions import _Context
+from sentinel.rules.pupil_values import UNDEFINED, _Context, _is_number, _js_string, _parse_int
 
 
 _DURATION_UNITS = {

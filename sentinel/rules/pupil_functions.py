@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from typing import Any, Callable, Sequence
 
 from sentinel.rules.pupil_dates import _add, _compare_date, _duration_problem, _iso_weeks_in_year, _parse_duration
@@ -19,6 +17,8 @@ from sentinel.rules.pupil_regex import JSRegexError, _js_regex
 from sentinel.core.docs import js_number_string
 from sentinel.rules.pupil_values import (
     UNDEFINED,
+    Query,
+    _Context,
     _Crash,
     _ge,
     _get,
@@ -41,18 +41,6 @@ REPORTS_VIEW = "reports_by_field"
 PHONES_VIEW = "lookups"
 MAX_INDEXED_LENGTH = 200  # as ddocs/sentinel/views/reports_by_field/map.js
 INDEX_SKIPPED = ("_id", "_rev", "type", "refid", "content")  # and names ending in _date
-
-Query = Callable[[str, list], list]
-
-
-@dataclass
-class _Context:
-    values: dict[str, Any]
-    now: datetime
-    tz: tzinfo
-    query: Query
-    phone_is_valid: Callable[[str], bool]
-
 
 def _evaluate(node: Any, ctx: _Context, key: str, needed: bool) -> bool:
     """pupil's validator: left to right, no precedence. `needed` False: the result cannot matter."""

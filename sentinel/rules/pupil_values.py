@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Callable, Mapping
 
 from sentinel.core.docs import js_number_string, js_truthy
 
@@ -183,3 +185,17 @@ def _lower(value: Any) -> str:
     if not isinstance(value, str):
         raise _Crash()
     return value.lower()
+
+
+# What a rule is evaluated against; shared by the functions and the date helpers (so neither
+# module needs the other to name it).
+Query = Callable[[str, list], list]
+
+
+@dataclass
+class _Context:
+    values: dict[str, Any]
+    now: datetime
+    tz: tzinfo
+    query: Query
+    phone_is_valid: Callable[[str], bool]

@@ -99,9 +99,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable, Mapping
 
-from sentinel.rules.pupil_functions import Query, _call_problems, _Context, _evaluate
+from sentinel.core import clock, phones
+from sentinel.rules.pupil_functions import _call_problems, _evaluate
 from sentinel.rules.pupil_parser import _calls, _compiled, _Parser, _RuleSyntaxError, _tokenize
-from sentinel.rules.pupil_values import _JS_SPACE, UNDEFINED, _Crash, _js_key, _truthy
+from sentinel.rules.pupil_values import _JS_SPACE, UNDEFINED, Query, _Context, _Crash, _js_key, _truthy
 
 # The pupil port is split over sentinel/pupil_*.py, with this module as its entry point; re-exported
 # here as they were defined here before the split:
@@ -263,3 +264,19 @@ def validations_problems(block: Any, where: str) -> list[str]:
             problems.append(f"{path}[{i}].property: must be a non-empty string")
         problems.extend(rule_problems(entry.get("rule"), f"{path}[{i}].rule"))
     return problems
+
+
+def validate_report(ctx: Any, doc: Any, validations: Any) -> list[dict[str, Any]]:
+    """CHT's pupil validations of `doc` for a transition: with the batch's queries (`ctx`, a
+    `sentinel.core.context.Context`), the settings' phone rules, translations and time zone; the
+    errors `{code, message}`."""
+    return validate(
+        doc,
+        validations,
+        now=ctx.now,
+        query=ctx.batch.validation_query,
+        phone_is_valid=lambda p: phones.validate(ctx.settings.values, p),
+        translate=ctx.settings.translate,
+        locale=ctx.settings.locale_for(doc),
+        tz=clock.zone(ctx.settings),
+    )

@@ -7,7 +7,8 @@ import pytest
 
 from sentinel.daemon.cli import main as cli
 from sentinel.core.errors import ConfigError
-from sentinel.core.settings import build, load_defaults, merge_defaults, transition_enabled
+from sentinel.core.settings import load_defaults, merge_defaults, transition_enabled
+from sentinel.daemon.settings_check import build
 
 from ..support import drain, put_settings, report
 

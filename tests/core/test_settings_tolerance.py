@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sentinel.core.errors import ConfigError
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 from sentinel.core.settings_tolerance import RULES, tolerate
 
 ABSENT = object()

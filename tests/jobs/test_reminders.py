@@ -16,7 +16,7 @@ from sentinel.jobs import reminders
 from sentinel.core.couch import CouchDB, CouchServer
 from sentinel.core.docs import clone
 from sentinel.daemon.runner import Runner
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 
 from ..support import new_runner, put_settings
 

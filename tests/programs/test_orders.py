@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.rules.expressions import Expressions
+from sentinel.core.expressions import Expressions
 from sentinel.programs.orders import (
     OrderJobError,
     order_id,

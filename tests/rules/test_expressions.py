@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.rules.expressions import Expressions, js_truthy
+from sentinel.core.expressions import Expressions, js_truthy
 
 DOC = {
     "_id": "r1",
@@ -31,7 +31,7 @@ def expressions() -> Expressions:
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "sentinel.rules.expressions" and r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.name == "sentinel.core.expressions" and r.levelno == logging.WARNING]
 
 
 # --- JavaScript conditions (CHT bool_expr) ---------------------------------------------------------
@@ -221,7 +221,7 @@ def test_js_truthy_is_javascript_truthiness(value, expected):
 def test_a_failing_condition_is_false_and_logged_once_with_where_but_no_values(expressions, caplog, source, kind):
     where = "registrations[0].events[2].bool_expr"
     cond = expressions.condition(source, ("doc",), where)
-    with caplog.at_level(logging.WARNING, logger="sentinel.rules.expressions"):
+    with caplog.at_level(logging.WARNING, logger="sentinel.core.expressions"):
         assert cond(doc=DOC) is False
         assert cond(doc=DOC) is False
     [message] = warnings_of(caplog)
@@ -312,7 +312,7 @@ def test_dynamic_import_of_os_is_rejected(expressions):
 
 def test_an_infinite_loop_is_stopped_at_the_time_limit_and_reported(expressions, caplog):
     cond = expressions.condition("(() => { while (true) {} })()", ("doc",), "registrations[1].events[0].bool_expr")
-    with caplog.at_level(logging.WARNING, logger="sentinel.rules.expressions"):
+    with caplog.at_level(logging.WARNING, logger="sentinel.core.expressions"):
         start = time.perf_counter()
         assert cond(doc=DOC) is False
         assert time.perf_counter() - start < 0.2
@@ -336,7 +336,7 @@ def test_the_time_limit_is_configurable():
     ],
 )
 def test_a_memory_bomb_hits_the_memory_limit(expressions, caplog, source):
-    with caplog.at_level(logging.WARNING, logger="sentinel.rules.expressions"):
+    with caplog.at_level(logging.WARNING, logger="sentinel.core.expressions"):
         start = time.perf_counter()
         assert expressions.condition(source, ("doc",), "alerts[3].condition")(doc=DOC) is False
         assert time.perf_counter() - start < 0.2

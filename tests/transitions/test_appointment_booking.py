@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sentinel.core.errors import ConfigError
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 
 from ..appointments_support import (AMY, BOB, CHW, ELLA, FLEUR, HOUR, MINUTE, REMINDER_TEXT, T0, WANDA, booking,
                                     config, errors, form_report, make_world, patient, reminders, settings, tasks_of,

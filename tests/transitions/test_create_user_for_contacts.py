@@ -22,7 +22,7 @@ import pytest
 
 from sentinel.jobs import user_replacement
 from sentinel.core.errors import ConfigError, TransientError
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 from transitions import create_user_for_contacts
 
 from ..support import Clock, ClockedWorld, drain

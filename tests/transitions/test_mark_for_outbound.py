@@ -17,8 +17,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from sentinel.jobs import outbound
-from sentinel.rules.expressions import Expressions
-from sentinel.core.settings import build
+from sentinel.core.expressions import Expressions
+from sentinel.daemon.settings_check import build
 from transitions import mark_for_outbound
 
 from ..support import CHW, Clock, ClockedWorld, drain, report

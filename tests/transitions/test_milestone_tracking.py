@@ -17,7 +17,7 @@ import pytest
 
 from sentinel.jobs import milestone_defaults
 from sentinel.core.errors import ConfigError
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 
 from ..support import CHW, Clock, drain, report
 

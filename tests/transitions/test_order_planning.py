@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sentinel.core.errors import ConfigError
-from sentinel.core.settings import build
+from sentinel.daemon.settings_check import build
 
 from ..orders_support import DAY, HOUR, T0, Orders, answer, iso, job, make_orders, settings, trigger
 
