@@ -227,6 +227,19 @@ class CouchDB:
         body = self.server.request("GET", f"{self._path}/_all_docs", params=params, what=f"{self.name}/_all_docs")
         return body.get("rows", [])
 
+    def prefix_pages(self, prefix: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """The documents whose ids start with `prefix`, as `_all_docs` rows with their docs, `page_size`
+        at a time, in id order (each page starts after the last id of the one before)."""
+        after = None
+        while True:
+            rows = self.all_docs_range(after or prefix, prefix + "\ufff0", limit=page_size + 1)
+            rows = [r for r in rows if r.get("id") != after][:page_size]
+            if rows:
+                yield rows
+            if len(rows) < page_size:
+                return
+            after = rows[-1]["id"]
+
     def all_docs_page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` rows of `_all_docs` with their documents, in id order, after the id `after`."""
         params: dict[str, Any] = {"include_docs": "true", "limit": limit}

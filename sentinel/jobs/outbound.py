@@ -93,7 +93,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import httpx
 from croniter import croniter
@@ -637,24 +637,12 @@ def process(main: CouchDB, sentinel: CouchDB, settings: Any, now: datetime,
                time.monotonic() + budget)
     with httpx.Client(timeout=REQUEST_TIMEOUT, follow_redirects=False) as client:
         job.client = client
-        for rows in _task_pages(sentinel):
+        for rows in sentinel.prefix_pages(TASK_PREFIX, PAGE_SIZE):
             if time.monotonic() > job.deadline:
                 log.info("outbound: %.0f s spent; the remaining tasks wait for the next run", budget)
                 break
             job.page(rows)
     return outcome
-
-
-def _task_pages(sentinel: CouchDB) -> Iterator[list[dict[str, Any]]]:
-    after = None
-    while True:
-        rows = sentinel.all_docs_range(after or TASK_PREFIX, TASK_PREFIX + "\ufff0", limit=PAGE_SIZE + 1)
-        rows = [r for r in rows if r.get("id") != after][:PAGE_SIZE]
-        if rows:
-            yield rows
-        if len(rows) < PAGE_SIZE:
-            return
-        after = rows[-1]["id"]
 
 
 class _Job:

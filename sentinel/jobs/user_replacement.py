@@ -93,7 +93,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from sentinel.core import infodoc, phones
 
@@ -245,7 +245,7 @@ def run(env: Any, now: datetime) -> None:
 def process(main: CouchDB, sentinel: CouchDB, users: CouchDB, settings: Any, now: datetime) -> ReplacementOutcome:
     """Carry out every queued replacement (see the module docstring)."""
     outcome = ReplacementOutcome()
-    pages = _task_pages(sentinel)
+    pages = sentinel.prefix_pages(TASK_PREFIX, PAGE_SIZE)
     if not enabled(settings):
         waiting = sum(len(rows) for rows in pages)
         if waiting:
@@ -273,18 +273,6 @@ def process(main: CouchDB, sentinel: CouchDB, users: CouchDB, settings: Any, now
                 outcome.waiting += 1
                 log.error("user_replacement: %s could not be processed: %s: %s", task["_id"], type(exc).__name__, exc)
     return outcome
-
-
-def _task_pages(sentinel: CouchDB) -> Iterator[list[dict[str, Any]]]:
-    after = None
-    while True:
-        rows = sentinel.all_docs_range(after or TASK_PREFIX, TASK_PREFIX + "\ufff0", limit=PAGE_SIZE + 1)
-        rows = [r for r in rows if r.get("id") != after][:PAGE_SIZE]
-        if rows:
-            yield rows
-        if len(rows) < PAGE_SIZE:
-            return
-        after = rows[-1]["id"]
 
 
 def _update(db: CouchDB, doc_id: str, change: Callable[[Doc], bool]) -> Doc | None:
@@ -416,16 +404,10 @@ class _Job:
     def _original_user_settings(self, contact_id: str) -> Doc:
         """CHT getUserSettings({contact_id}): the first user-settings doc (by id) of the contact."""
         if self._user_settings is None:
-            self._user_settings = []
-            after = None
-            while True:
-                rows = self.main.all_docs_range(after or USER_PREFIX, USER_PREFIX + "\ufff0", limit=1001)
-                rows = [r for r in rows if r.get("id") != after][:1000]
-                self._user_settings += [r["doc"] for r in rows if isinstance(r.get("doc"), dict)
-                                        and r["doc"].get("type") == "user-settings"]
-                if len(rows) < 1000:
-                    break
-                after = rows[-1]["id"]
+            self._user_settings = [
+                r["doc"] for rows in self.main.prefix_pages(USER_PREFIX, 1000) for r in rows
+                if isinstance(r.get("doc"), dict) and r["doc"].get("type") == "user-settings"
+            ]
         for doc in self._user_settings:
             if doc.get("contact_id") == contact_id and not doc.get("inactive"):
                 return doc
