@@ -15,8 +15,8 @@ Writes: `task:outbound:<doc id>` `{type: "task:outbound", created: <ms>, doc_id,
         gets the missing keys added. A config whose mapping fails is queued (the job keeps the error).
         The document itself is never changed (CHT returns false).
 
-Unlike CHT, nothing is sent during the batch (the job makes the first attempt at its next run), so
-a slow destination never holds up the feed; see `sentinel/jobs/outbound.py` for delivery (at least once)
+Unlike CHT, nothing is sent during the batch (the staged task wakes the job as soon as the batch is
+saved), so a slow destination never holds up the feed; see `sentinel/jobs/outbound.py` for delivery (at least once)
 and why a batch processed again after a crash does not push a payload twice.
 """
 from __future__ import annotations

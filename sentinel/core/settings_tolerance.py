@@ -16,6 +16,7 @@ the function of the same key below.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any, Callable, Mapping
@@ -311,8 +312,6 @@ def _shown(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
-    import json
-
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
